@@ -3,8 +3,8 @@
 Each year: provinces grow and demand compute; grids update their fleets and quote
 prices; firms decide on deployment; the compute market clears four representative days
 (24 hourly snapshots each) under the year's scheduling policy; grids dispatch the
-resulting data-centre load; data centres book revenue and energy and invest for the next
-year. Every accounting identity is checked as it happens (``sim.accounting``).
+resulting data-centre load; data centres book revenue and energy; the year is recorded;
+then data centres invest, and the new capacity serves from the next year. Every accounting identity is checked as it happens (``sim.accounting``).
 """
 
 from __future__ import annotations
@@ -257,13 +257,13 @@ class SuanLiModel(mesa.Model):
         books = self._clear_market(demand)
         post = self._dispatch(self.base_load_mw + books["dc_load_mw"])
         self._book_power(post, books)
-        self._invest(pre)
         self.last_dc_load_mw = books["dc_load_mw"]
         self.books = books
         self.summary = reporters.year_summary(self, books, post)
         for study in self.studies.values():
             study.step()
         self.datacollector.collect(self)
+        self._invest(pre)
 
     def _designate_hubs(self) -> None:
         self.hubs_active = True

@@ -9,6 +9,7 @@ capacity rows give nodal compute prices (CNY per PFLOP-h) = unit cost + scarcity
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,13 +33,16 @@ def solve_schedule_lp(
     unit_cost: np.ndarray,
     transfer_cost: np.ndarray,
     tranches: tuple[tuple[float, float], ...] = ((1.0, 1.0),),
+    unserved_value: np.ndarray | None = None,
 ) -> LPSolution:
     """Solve the day's routing LP.
 
     ``unit_cost`` [D,P,H] CNY per PFLOP-h at the node, ``transfer_cost`` [O,D,K];
     ``tranches`` splits each class's demand into (share, value multiple) blocks so that
-    demand can be price-elastic; the default is one block valued at ``problem.value``.
+    demand can be price-elastic; the default is one block valued at ``problem.value``
+    (or ``unserved_value`` [K] when given, in the objective's own units).
     """
+    value = problem.value if unserved_value is None else np.asarray(unserved_value, dtype=float)
     n_o, n_k, n_d, n_p, n_h = problem.shape
     allowed = problem.allowed()
     demand = problem.demand
@@ -74,7 +78,7 @@ def solve_schedule_lp(
         eq_r.append(dem_row[o_i].ravel()), eq_c.append(idx.ravel()), eq_v.append(np.ones(idx.size))
         ub_r.append(cap_row[d_i, p_i].ravel()), ub_c.append(idx.ravel()), ub_v.append(np.ones(idx.size))
         for share, mult in tranches:
-            u = new_vars(np.full((n_o, n_h), problem.value[k] * mult), demand[:, k] * share)
+            u = new_vars(np.full((n_o, n_h), value[k] * mult), demand[:, k] * share)
             eq_r.append(dem_row.ravel()), eq_c.append(u.ravel()), eq_v.append(np.ones(u.size))
         x_blocks.append((k, o_i, d_i, p_i, idx))
 
@@ -89,7 +93,7 @@ def solve_schedule_lp(
         b_eq.append(day)
         eq_r.append(dem_row[o_i]), eq_c.append(y), eq_v.append(np.ones(y.size))
         for share, mult in tranches:
-            u = new_vars(np.full(n_o, problem.value[k] * mult), day * share)
+            u = new_vars(np.full(n_o, value[k] * mult), day * share)
             eq_r.append(dem_row), eq_c.append(u), eq_v.append(np.ones(n_o))
         pools = np.flatnonzero(problem.compat[k])
         z = new_vars(unit_cost[:, pools])  # [D, P_k, H]
@@ -136,12 +140,41 @@ def solve_schedule_lp(
     return LPSolution(Assignment(served=served, prices=prices, info=info), float(res.fun), n_var, n_eq + cap_row.size)
 
 
+def lp_key(problem: SchedulingProblem, *arrays: np.ndarray) -> str:
+    """Digest of everything an LP depends on, so identical days are solved once."""
+    h = hashlib.sha256()
+    for a in (problem.demand, problem.capacity, problem.latency_ms, problem.latency_bound, problem.value,
+              problem.compat, problem.deferrable, *arrays):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+class CachedLP:
+    """Remembers the last LP solved; representative days with identical data reuse it."""
+
+    def __init__(self):
+        self._key: str | None = None
+        self._assignment: Assignment | None = None
+        self.solves = 0
+
+    def solve(self, problem: SchedulingProblem, unit_cost, transfer_cost, **kw) -> Assignment:
+        key = lp_key(problem, unit_cost, transfer_cost, *(np.asarray(v, dtype=float).ravel() for v in kw.values()))
+        if key != self._key:
+            self._assignment = solve_schedule_lp(problem, unit_cost, transfer_cost, **kw).assignment
+            self._key = key
+            self.solves += 1
+        return self._assignment
+
+
 @register
 class CostMinLP(SchedulingPolicy):
     """Least-cost routing of all work (energy + transfer + carbon price), HiGHS LP per day."""
 
     name = "cost_min_lp"
 
+    def __init__(self):
+        self.lp = CachedLP()
+
     def assign(self, problem: SchedulingProblem) -> Assignment:
         unit = problem.energy_cost + problem.carbon_price * problem.carbon
-        return solve_schedule_lp(problem, unit, problem.transfer_cost).assignment
+        return self.lp.solve(problem, unit, problem.transfer_cost)

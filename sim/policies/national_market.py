@@ -13,7 +13,7 @@ import numpy as np
 
 from sim.market import Assignment, SchedulingProblem
 from sim.policies.base import SchedulingPolicy, register
-from sim.policies.cost_min_lp import solve_schedule_lp
+from sim.policies.cost_min_lp import CachedLP
 
 DEFAULT_TRANCHES = ((0.5, 1.5), (0.3, 0.6), (0.2, 0.25))
 
@@ -26,8 +26,9 @@ class NationalMarket(SchedulingPolicy):
         if abs(sum(s for s, _ in tranches) - 1.0) > 1e-9:
             raise ValueError("national_market tranches: shares must sum to 1")
         self.tranches = tuple(tranches)
+        self.lp = CachedLP()
 
     def assign(self, problem: SchedulingProblem) -> Assignment:
         offer = np.repeat(problem.price[:, :, None], problem.shape[4], axis=2)
         unit = offer + problem.carbon_price * problem.carbon
-        return solve_schedule_lp(problem, unit, problem.transfer_cost, self.tranches).assignment
+        return self.lp.solve(problem, unit, problem.transfer_cost, tranches=self.tranches)

@@ -1,0 +1,112 @@
+"""The cost-minimising LP: optimal against brute force, never worse than the rule policies, duals as prices."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from sim.market import DEFERRABLE, INFERENCE, INTELLIGENT, TRAINING, SchedulingProblem, check_assignment, total_cost, unserved
+from sim.policies import make_policy
+from sim.policies.cost_min_lp import solve_schedule_lp
+from tests.conftest import random_problem
+
+
+def tiny_problem(rng):
+    n, h, k = 2, 2, len(DEFERRABLE)
+    demand = np.zeros((n, k, h))
+    demand[0, TRAINING, 0] = 2
+    demand[0, INFERENCE] = [1, 1]
+    demand[1, TRAINING, 1] = 1
+    demand[1, INFERENCE, 0] = 1
+    capacity = np.zeros((n, 2, h))
+    capacity[0, INTELLIGENT] = 2
+    capacity[1, INTELLIGENT] = 1
+    return SchedulingProblem(
+        year=2023, season=0, codes=["A", "B"], demand=demand, capacity=capacity,
+        energy_cost=rng.uniform(1, 6, (n, 2, h)), carbon=np.zeros((n, 2, h)), price=np.ones((n, 2)),
+        latency_ms=np.array([[1.0, 25.0], [25.0, 1.0]]), transfer_cost=rng.uniform(0.5, 3, (n, n, k)) * (1 - np.eye(n))[:, :, None],
+        latency_bound=np.where(DEFERRABLE, np.inf, 20.0), value=np.full(k, 9.0), region=np.array(["east", "west"]),
+        hub_role=np.array(["demand", "resource"]), hubs_active=True,
+    )
+
+
+def brute_force_min(problem):
+    """Enumerate every integral placement of every unit of work (or leave it unserved)."""
+    units = []
+    for o, k, h in zip(*np.nonzero(problem.demand)):
+        units += [(o, k, h)] * int(problem.demand[o, k, h])
+    n_d, n_h = problem.capacity.shape[0], problem.capacity.shape[2]
+    best = np.inf
+    for choice in itertools.product(range(n_d * n_h + 1), repeat=len(units)):
+        used = np.zeros((n_d, n_h))
+        cost = 0.0
+        ok = True
+        for (o, k, h), c in zip(units, choice):
+            if c == n_d * n_h:
+                cost += problem.value[k]
+                continue
+            d, hh = divmod(c, n_h)
+            if (not DEFERRABLE[k] and hh != h) or problem.latency_ms[o, d] > problem.latency_bound[k]:
+                ok = False
+                break
+            used[d, hh] += 1
+            cost += problem.energy_cost[d, INTELLIGENT, hh] + problem.transfer_cost[o, d, k]
+        if ok and (used <= problem.capacity[:, INTELLIGENT] + 1e-9).all():
+            best = min(best, cost)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lp_matches_brute_force(seed):
+    problem = tiny_problem(np.random.default_rng(seed))
+    sol = solve_schedule_lp(problem, problem.energy_cost, problem.transfer_cost)
+    u = check_assignment(problem, sol.assignment)
+    cost = total_cost(problem, sol.assignment.served, u)
+    assert sol.objective == pytest.approx(brute_force_min(problem), abs=1e-7)
+    assert cost["total"] == pytest.approx(sol.objective, abs=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("rule", ["local_first", "nearest_hub", "east_west_rule"])
+def test_lp_never_costs_more_than_rules(seed, rule):
+    problem = random_problem(np.random.default_rng(seed), n=6, hours=8, tight=0.6)
+    lp = make_policy("cost_min_lp").assign(problem)
+    other = make_policy(rule).assign(problem)
+    c_lp = total_cost(problem, lp.served, check_assignment(problem, lp))["total"]
+    c_rule = total_cost(problem, other.served, check_assignment(problem, other))["total"]
+    assert c_lp <= c_rule * (1 + 1e-9) + 1e-7, (c_lp, c_rule)
+
+
+def test_capacity_duals_price_scarcity():
+    rng = np.random.default_rng(1)
+    problem = random_problem(rng, n=4, hours=4, tight=0.3)
+    a = make_policy("cost_min_lp").assign(problem)
+    used = a.served.sum(axis=(0, 1))
+    rent = a.info["scarcity_rent"]
+    slack = used < problem.capacity - 1e-6
+    assert np.allclose(rent[slack], 0.0, atol=1e-7)
+    assert (rent >= -1e-9).all()
+    assert (rent[~slack & (problem.capacity > 0)] > 0).any()
+    assert np.allclose(a.prices, problem.energy_cost + rent)
+
+
+def test_carbon_price_lowers_carbon():
+    problem = random_problem(np.random.default_rng(5), n=6, hours=8, tight=3.0)
+    base = make_policy("cost_min_lp").assign(problem)
+    green = make_policy("carbon_aware", carbon_price_cny_per_t=5.0).assign(problem)
+    least = make_policy("carbon_aware", mode="min_carbon").assign(problem)
+    c = [total_cost(problem, a.served)["carbon_t"] for a in (base, green, least)]
+    assert c[1] <= c[0] + 1e-9 and c[2] <= c[1] + 1e-9 and c[2] < c[0]
+    for a in (base, green, least):
+        u = check_assignment(problem, a)
+        assert np.allclose(u, 0.0, atol=1e-7)
+
+
+def test_national_market_serves_only_work_worth_its_price():
+    problem = random_problem(np.random.default_rng(7), n=5, hours=6, tight=2.0)
+    problem.value[:] = 6.0
+    a = make_policy("national_market").assign(problem)
+    u = check_assignment(problem, a)
+    # tranche values are 1.5x, 0.6x and 0.25x of 6 CNY: posted prices 5-8 CNY price out the two lower tranches
+    assert u.sum() >= 0.5 * problem.demand.sum() - 1e-6
+    assert (a.served.sum() > 0)
