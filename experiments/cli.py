@@ -87,7 +87,11 @@ def cmd_ensemble(args) -> int:
     table = run_ensemble(config, seeds, out, scenario=scenario.name, scheduler=args.scheduler,
                          workers=args.workers, backend=args.backend, progress=not args.quiet)
     print(f"SuanLi ensemble: scenario {scenario.name}, {len(seeds)} seeds; results in {out}")
-    print(table.to_string(index=False))
+    years = [y for y in HIGHLIGHT_YEARS if config.start_year <= y <= config.end_year]
+    shown = table[table["year"].isin(years)].copy()
+    shown["cell"] = [f"{m:.4g} [{a:.4g}, {b:.4g}]" for m, a, b in zip(shown["mean"], shown["p05"], shown["p95"])]
+    print("mean [5th, 95th percentile] across seeds")
+    print(shown.pivot(index="year", columns="metric", values="cell").to_string())
     return 0
 
 

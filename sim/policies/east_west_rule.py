@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.market import Assignment, SchedulingProblem
-from sim.policies.base import SchedulingPolicy, register
-from sim.policies.greedy import prorata_fill, ranked
-from sim.policies.local_first import same_region_preference
+from sim.market import SchedulingProblem
+from sim.policies.base import register
+from sim.policies.greedy import HubRule, ranked
 
 
 @register
-class EastWestRule(SchedulingPolicy):
+class EastWestRule(HubRule):
     name = "east_west_rule"
 
-    def assign(self, problem: SchedulingProblem) -> Assignment:
-        if not problem.hubs_active:
-            return prorata_fill(problem, same_region_preference(problem))
+    def hub_preference(self, problem: SchedulingProblem) -> np.ndarray:
         n_o, n_k, n_d, _, _ = problem.shape
         own = np.eye(n_d, dtype=bool)
         resource = problem.hub_role == "resource"
@@ -39,4 +36,4 @@ class EastWestRule(SchedulingPolicy):
             else:
                 scores[:, k] = np.where(resource[None, :], 0.0, np.where(own, 1.0, 2.0)) * big + cost[None, :]
                 eligible[:, k] = resource[None, :] | own
-        return prorata_fill(problem, ranked(scores, eligible))
+        return ranked(scores, eligible)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.market import Assignment, SchedulingProblem
+from sim.policies.base import SchedulingPolicy
 
 
 def prorata_fill(problem: SchedulingProblem, preference: np.ndarray) -> Assignment:
@@ -61,3 +62,23 @@ def ranked(scores: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     order = np.argsort(s, axis=2, kind="stable")
     ok = np.take_along_axis(eligible, order, axis=2)
     return np.where(ok, order, -1)
+
+
+def same_region_preference(problem: SchedulingProblem) -> np.ndarray:
+    """Own province, then the same region by ascending latency; never across regions."""
+    n_o, n_k, n_d, _, _ = problem.shape
+    same = problem.region[:, None] == problem.region[None, :]
+    eligible = np.broadcast_to(same[:, None, :], (n_o, n_k, n_d))
+    scores = np.broadcast_to(problem.latency_ms[:, None, :], (n_o, n_k, n_d))
+    return ranked(scores, eligible)
+
+
+class HubRule(SchedulingPolicy):
+    """A rule that applies once hubs are designated; before that, local-first serving."""
+
+    def hub_preference(self, problem: SchedulingProblem) -> np.ndarray:
+        raise NotImplementedError
+
+    def assign(self, problem: SchedulingProblem) -> Assignment:
+        pref = self.hub_preference(problem) if problem.hubs_active else same_region_preference(problem)
+        return prorata_fill(problem, pref)

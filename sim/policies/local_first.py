@@ -6,19 +6,9 @@ Work is served in its own province first, then in other provinces of the same re
 
 from __future__ import annotations
 
-import numpy as np
-
 from sim.market import Assignment, SchedulingProblem
 from sim.policies.base import SchedulingPolicy, register
-from sim.policies.greedy import prorata_fill, ranked
-
-
-def same_region_preference(problem: SchedulingProblem) -> np.ndarray:
-    n_o, n_k, n_d, _, _ = problem.shape
-    same = problem.region[:, None] == problem.region[None, :]
-    eligible = np.broadcast_to(same[:, None, :], (n_o, n_k, n_d))
-    scores = np.broadcast_to(problem.latency_ms[:, None, :], (n_o, n_k, n_d))
-    return ranked(scores, eligible)
+from sim.policies.greedy import prorata_fill, same_region_preference
 
 
 @register

@@ -7,22 +7,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.market import Assignment, SchedulingProblem
-from sim.policies.base import SchedulingPolicy, register
-from sim.policies.greedy import prorata_fill, ranked
-from sim.policies.local_first import same_region_preference
+from sim.market import SchedulingProblem
+from sim.policies.base import register
+from sim.policies.greedy import HubRule, ranked
 
 
 @register
-class NearestHub(SchedulingPolicy):
+class NearestHub(HubRule):
     name = "nearest_hub"
 
-    def assign(self, problem: SchedulingProblem) -> Assignment:
-        if not problem.hubs_active:
-            return prorata_fill(problem, same_region_preference(problem))
+    def hub_preference(self, problem: SchedulingProblem) -> np.ndarray:
         n_o, n_k, n_d, _, _ = problem.shape
         hub = problem.hub_role != ""
         eligible = np.broadcast_to((hub[None, :] | np.eye(n_d, dtype=bool))[:, None, :], (n_o, n_k, n_d))
         lat = problem.latency_ms.copy()
         np.fill_diagonal(lat, -1.0)
-        return prorata_fill(problem, ranked(np.broadcast_to(lat[:, None, :], (n_o, n_k, n_d)), eligible))
+        return ranked(np.broadcast_to(lat[:, None, :], (n_o, n_k, n_d)), eligible)
