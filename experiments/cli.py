@@ -95,6 +95,47 @@ def cmd_ensemble(args) -> int:
     return 0
 
 
+def _scalar(text: str):
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_grid(items: list[str]) -> dict[str, list]:
+    """``--set field=v1,v2`` pairs into a sweep grid: numbers, true/false, or names."""
+    grid = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or not values:
+            raise UsageError(f"--set {item!r}: must be FIELD=V1,V2,...")
+        grid[key] = [_scalar(v.strip()) for v in values.split(",")]
+    return grid
+
+
+def cmd_sweep(args) -> int:
+    from experiments.sweep import sweep
+
+    _, config, _ = resolve(args)
+    grid = parse_grid(args.set or [])
+    try:
+        df = sweep(grid, parse_seeds(args.seeds), config, processes=args.processes, progress=not args.quiet)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    out = Path(args.out or "suanli_out/sweep")
+    out.mkdir(parents=True, exist_ok=True)
+    from experiments.ensemble import write_atomic
+
+    write_atomic(df, out / "sweep_summary")
+    last = df[df["year"] == config.end_year]
+    cols = ["seed", *grid.keys(), "racks_million", "dc_electricity_twh", "west_utilisation", "unserved_share", "dc_carbon_mt"]
+    print(f"SuanLi sweep with mesa.batch_run: {df['RunId'].nunique()} runs; results in {out}")
+    print(last[cols].to_string(index=False))
+    return 0
+
+
 def cmd_list(args) -> int:
     from sim.policies import available
 
@@ -126,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     ens.add_argument("--workers", type=int, default=2, help="worker processes for processes/dask (default 2)")
     ens.add_argument("--scheduler", help="Dask scheduler address (default: a LocalCluster)")
     ens.set_defaults(func=cmd_ensemble)
+
+    swp = sub.add_parser("sweep", help="sweep scenario fields x seeds with mesa.batch_run")
+    common(swp)
+    swp.add_argument("--set", action="append", help="FIELD=V1,V2 to sweep (repeatable), e.g. carbon_price_cny_per_t=0,200")
+    swp.add_argument("--seeds", default="1-3", help="seeds (default 1-3)")
+    swp.add_argument("--processes", type=int, default=1)
+    swp.set_defaults(func=cmd_sweep)
 
     lst = sub.add_parser("list", help="list built-in scenarios and policies")
     lst.set_defaults(func=cmd_list)

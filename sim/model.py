@@ -9,7 +9,7 @@ then data centres invest, and the new capacity serves from the next year. Every 
 
 from __future__ import annotations
 
-from functools import cached_property
+from dataclasses import replace
 
 import mesa
 import numpy as np
@@ -57,9 +57,11 @@ class SuanLiModel(mesa.Model):
         seed: int = 0,
         params: Parameters | None = None,
         world: World | None = None,
+        **overrides,
     ):
+        """``overrides`` replace ``ModelConfig`` fields, so that ``mesa.batch_run`` can sweep them."""
         super().__init__(rng=seed)
-        self.config = config or ModelConfig()
+        self.config = replace(config or ModelConfig(), **overrides)
         self.seed_value = seed
         self.params = (params or load_parameters()).with_overrides(self.config.parameter_overrides)
         self.world = world or World.load()
@@ -264,6 +266,7 @@ class SuanLiModel(mesa.Model):
             study.step()
         self.datacollector.collect(self)
         self._invest(pre)
+        self.running = self.year < self.config.end_year
 
     def _designate_hubs(self) -> None:
         self.hubs_active = True
@@ -332,10 +335,6 @@ class SuanLiModel(mesa.Model):
         return demand
 
     # ----- data centres and the market -----------------------------------------------------------------
-    @cached_property
-    def _dc_cache(self) -> dict:
-        return {}
-
     def _dc_arrays(self) -> dict[str, np.ndarray]:
         dcs = list(self.dcs)
         arr = {
@@ -668,3 +667,7 @@ class SuanLiModel(mesa.Model):
         for _ in years:
             self.step()
         return self
+
+    @property
+    def n_years(self) -> int:
+        return self.config.end_year - self.config.start_year + 1
