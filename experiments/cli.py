@@ -1,4 +1,5 @@
-"""The ``suanli`` command line: run a scenario, run an ensemble, list what is built in."""
+"""The ``suanli`` command line: run a scenario, an ensemble or a sweep, replicate the studies' tables on a
+run, list what is built in."""
 
 from __future__ import annotations
 
@@ -136,6 +137,26 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_replicate(args) -> int:
+    from experiments.ensemble import write_atomic
+    from experiments.replication import replicate_run
+
+    tables = [t.strip() for t in args.tables.split(",")] if args.tables else None
+    try:
+        reps = replicate_run(args.run_dir, tables)
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    comparison = reps.compare()
+    if not args.compare_only:
+        print(reps.to_string())
+        print()
+    print("Our estimates against the published ones (diff_in_se = (estimate - published) / published se)")
+    print(comparison.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.out:
+        write_atomic(comparison, Path(args.out))
+    return 0
+
+
 def cmd_list(args) -> int:
     from sim.policies import available
 
@@ -174,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--seeds", default="1-3", help="seeds (default 1-3)")
     swp.add_argument("--processes", type=int, default=1)
     swp.set_defaults(func=cmd_sweep)
+
+    rep = sub.add_parser("replicate", help="re-estimate the studies' tables on a run's panels")
+    rep.add_argument("run_dir", help="output directory of `suanli run`")
+    rep.add_argument("--tables", help="comma-separated tables, e.g. p1_table2,p3_table3 (default: all)")
+    rep.add_argument("--compare-only", action="store_true", help="print only the comparison with the published values")
+    rep.add_argument("--out", help="write the comparison here (Parquet and CSV, base name without suffix)")
+    rep.set_defaults(func=cmd_replicate)
 
     lst = sub.add_parser("list", help="list built-in scenarios and policies")
     lst.set_defaults(func=cmd_list)

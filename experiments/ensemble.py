@@ -9,6 +9,7 @@ by year) is written atomically to ``OUT/ensemble_summary.{parquet,csv}``.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
@@ -17,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from sim.config import ModelConfig
+from sim.outputs import write_table
 
 METRICS = (
     "racks_million",
@@ -120,13 +122,10 @@ def aggregate(out: Path, seeds: list[int]) -> pd.DataFrame:
 
 
 def write_atomic(df: pd.DataFrame, base: Path) -> None:
-    for suffix, writer in ((".parquet", lambda p: df.to_parquet(p, index=False)),
-                           (".csv", lambda p: df.to_csv(p, index=False, float_format="%.10g"))):
-        fd, tmp = tempfile.mkstemp(prefix=f".{base.name}.", suffix=suffix, dir=base.parent)
-        os.close(fd)
-        try:
-            writer(tmp)
-            os.replace(tmp, base.with_suffix(suffix))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    """``base``.parquet and ``base``.csv, each written beside and renamed into place."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{base.name}.", dir=base.parent))
+    try:
+        for path in write_table(df, tmp / base.name, ("parquet", "csv")):
+            os.replace(path, base.with_suffix(path.suffix))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

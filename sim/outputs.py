@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from sim.agents import DataCentre, Firm, PowerSupplier, Province
 
@@ -68,7 +70,7 @@ def write_table(df: pd.DataFrame, base: Path, formats: tuple[str, ...]) -> list[
         df.to_parquet(base.with_suffix(".parquet"), index=False, engine="pyarrow", compression="zstd")
         written.append(base.with_suffix(".parquet"))
     if "csv" in formats:
-        df.to_csv(base.with_suffix(".csv"), index=False, float_format="%.10g", lineterminator="\n")
+        pacsv.write_csv(pa.Table.from_pandas(df, preserve_index=False), base.with_suffix(".csv"))
         written.append(base.with_suffix(".csv"))
     if "dta" in formats:
         _stata_ready(df).to_stata(base.with_suffix(".dta"), write_index=False, time_stamp=STATA_TIMESTAMP, version=118)

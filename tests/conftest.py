@@ -42,3 +42,12 @@ def random_problem(rng: np.random.Generator, n: int = 5, hours: int = 6, tight: 
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def default_run():
+    """The default model 2008-2023 with every study module, seed 3 (shared by the study tests)."""
+    from sim.config import ModelConfig
+    from sim.model import SuanLiModel
+
+    return SuanLiModel(ModelConfig(end_year=2023), seed=3).run()

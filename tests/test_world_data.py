@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 DATA = Path(__file__).resolve().parents[1] / "sim" / "data"
-TABLES = ["provinces", "generation", "hubs", "clusters", "cities"]
+TABLES = ["provinces", "generation", "hubs", "clusters", "cities", "technologies", "national_paths"]
 
 NBS_REGIONS = {
     "east": {"BJ", "TJ", "HE", "SH", "JS", "ZJ", "FJ", "SD", "GD", "HI"},

@@ -6,5 +6,8 @@ its truth beside the core panels.
 """
 
 from sim.studies.base import STUDIES, StudyModule, register_study
+from sim.studies import cities  # noqa: F401,E402
+from sim.studies import firms  # noqa: F401,E402
+from sim.studies import provinces  # noqa: F401,E402
 
 __all__ = ["STUDIES", "StudyModule", "register_study"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import zlib
 from abc import ABC, abstractmethod
 
+import numpy as np
 import pandas as pd
 
 STUDIES: dict[str, type["StudyModule"]] = {}
@@ -16,6 +18,7 @@ class StudyModule(ABC):
 
     def __init__(self, model):
         self.model = model
+        self.rng = study_rng(model, self.name)
 
     @abstractmethod
     def step(self) -> None:
@@ -32,6 +35,36 @@ class StudyModule(ABC):
     def latent(self) -> pd.DataFrame:
         """Latent truths per unit-year (true TE, true effects, ...)."""
         return pd.DataFrame()
+
+    def parameter_rows(self, *sections: str) -> pd.DataFrame:
+        """The parameter file's entries of ``sections`` as truth rows named ``section.name``."""
+        t = self.model.params.table
+        rows = t[t["section"].isin(sections)]
+        return pd.DataFrame({"name": rows["section"] + "." + rows["name"], "value": rows["value"].astype(float),
+                             "unit": rows["unit"], "meaning": rows["meaning"]}).reset_index(drop=True)
+
+
+def stack_years(parts: list[dict[str, np.ndarray]], key: str, columns=None) -> pd.DataFrame:
+    """One frame from yearly dicts of column arrays, sorted by ``key`` and year."""
+    if not parts:
+        return pd.DataFrame(columns=list(columns or ()))
+    cols = list(columns or parts[0])
+    df = pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in cols})
+    return df.sort_values([key, "year"], kind="stable").reset_index(drop=True)
+
+
+def in_window(panel: pd.DataFrame, start: int, end: int) -> pd.DataFrame:
+    """Rows of ``panel`` with ``start <= year <= end``, renumbered."""
+    return panel[(panel["year"] >= start) & (panel["year"] <= end)].reset_index(drop=True)
+
+
+def study_rng(model, name: str) -> np.random.Generator:
+    """The study's own stream, a child of the model's seed keyed by the study's name: switching
+    other studies on or off changes neither this stream nor the core's."""
+    ss = model.rng.bit_generator.seed_seq
+    child = np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, zlib.crc32(name.encode())),
+                                   pool_size=ss.pool_size)
+    return np.random.Generator(type(model.rng.bit_generator)(child))
 
 
 def register_study(cls: type[StudyModule]) -> type[StudyModule]:

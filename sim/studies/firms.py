@@ -24,11 +24,13 @@ Units: EXPY in log 2010 US$ (the PRODY scale); shares as fractions; DSI in days.
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 import numpy as np
 import pandas as pd
 
 from sim.agents.firm import INDUSTRY_DIGITAL_TIER, OWNERSHIP
-from sim.studies.base import StudyModule, register_study
+from sim.studies.base import StudyModule, in_window, register_study, stack_years
 
 SECTION = "firm_outcomes"
 STUDY_WINDOW = (2017, 2023)
@@ -217,6 +219,14 @@ def winsorize(df: pd.DataFrame, columns, lower: float = 0.01, upper: float = 0.9
     return out
 
 
+def study_sample(panel: pd.DataFrame, start: int = STUDY_WINDOW[0], end: int = STUDY_WINDOW[1],
+                 winsor: float = 0.01) -> pd.DataFrame:
+    """Seed 002's sample from a firm panel: firm-years ``start``..``end``, continuous variables
+    winsorized at ``winsor`` and ``1 - winsor`` (the study winsorizes at 1 %)."""
+    df = in_window(panel, start, end)
+    return winsorize(df, WINSORIZED, winsor, 1 - winsor) if winsor > 0 else df
+
+
 @register_study
 class FirmOutcomes(StudyModule):
     """Firm-year panel of seed 002 from the model's Firm agents (all simulated years)."""
@@ -226,86 +236,57 @@ class FirmOutcomes(StudyModule):
     def __init__(self, model):
         super().__init__(model)
         self.par = getattr(model.params, SECTION)
-        self.process = FirmProcess(self.par, model.rng)
+        self.process = FirmProcess(self.par, self.rng)
         cities = model.world.cities
         self._city_ids = cities["city_id"].to_numpy()
         self._city_open = cities["open_data_platform_2020"].to_numpy(int)
         self._city_order = np.argsort(self._city_ids)
-        self._obs: list[pd.DataFrame] = []
-        self._lat: list[pd.DataFrame] = []
+        self._obs: list[dict[str, np.ndarray]] = []
+        self._lat: list[dict[str, np.ndarray]] = []
+
+    _ATTRS = ("unique_id", "province", "city_id", "industry", "regulated", "ln_employee", "age", "capability", "idc",
+              "idc_year")
+    _OWN_CODE = {k: i for i, k in enumerate(OWNERSHIP)}
 
     def step(self) -> None:
         m = self.model
-        firms = m.firms
-        if not len(firms):
+        firms = list(m.firms)
+        if not firms:
             return
-        cols = ["unique_id", "province", "city_id", "ownership", "industry", "regulated", "ln_employee", "age",
-                "capability", "idc", "idc_year"]
-        rows = np.array(firms.get(cols), dtype=object)
-        ids = rows[:, 0].astype(np.int64)
+        num = np.array(list(map(attrgetter(*self._ATTRS), firms)), dtype=float)
+        own = np.array([self._OWN_CODE[f.ownership] for f in firms], dtype=int)
+        ids = num[:, 0].astype(np.int64)
         o = np.argsort(ids)
-        rows, ids = rows[o], ids[o]
-        city = rows[:, 2].astype(np.int64)
+        num, ids, own = num[o], ids[o], own[o]
+        prov, city, industry, regulated = (num[:, j].astype(np.int64) for j in (1, 2, 3, 4))
         pos = self._city_order[np.searchsorted(self._city_ids, city, sorter=self._city_order)]
-        open_data = self._city_open[pos]
-        own = pd.Index(OWNERSHIP).get_indexer(rows[:, 3].astype(str))
-        own_code = np.array([0, 1, 2])[own]
-        industry = rows[:, 4].astype(int)
-        obs, lat = self.process.observe(
-            m.year, ids, own_code, industry, rows[:, 5].astype(int), open_data, rows[:, 6].astype(float),
-            rows[:, 7].astype(float), rows[:, 8].astype(float), rows[:, 9].astype(int), rows[:, 10].astype(int),
-        )
-        head = pd.DataFrame(
-            {
-                "firm_id": ids,
-                "year": np.full(ids.size, m.year, dtype=np.int64),
-                "province": np.asarray(m.codes, dtype=object)[rows[:, 1].astype(int)],
-                "city_id": city,
-                "industry": industry,
+        open_data = self._city_open[pos].astype(np.int64)
+        obs, lat = self.process.observe(m.year, ids, own, industry, regulated, open_data, num[:, 5], num[:, 6],
+                                        num[:, 7], num[:, 8].astype(int), num[:, 9].astype(int))
+        head = {"firm_id": ids, "year": np.full(ids.size, m.year, dtype=np.int64),
+                "province": np.asarray(m.codes, dtype=object)[prov], "city_id": city, "industry": industry,
                 "ownership": np.array([OWNERSHIP_LABEL[k] for k in OWNERSHIP], dtype=object)[own],
-                "regulated": rows[:, 5].astype(np.int64),
-                "open_data": open_data.astype(np.int64),
-            }
-        )
-        self._obs.append(pd.concat([head, pd.DataFrame(obs)], axis=1)[list(PANEL_COLUMNS)])
-        self._lat.append(pd.concat([head[["firm_id", "year"]], pd.DataFrame(lat)], axis=1))
-
-    @staticmethod
-    def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
-        if not parts:
-            return pd.DataFrame()
-        return pd.concat(parts, ignore_index=True).sort_values(["firm_id", "year"], kind="stable").reset_index(drop=True)
+                "regulated": regulated, "open_data": open_data}
+        obs["IDC"] = np.asarray(obs["IDC"], dtype=np.int64)
+        self._obs.append({**head, **obs})
+        self._lat.append({"firm_id": ids, "year": head["year"], **lat})
 
     def panel(self) -> pd.DataFrame:
         """Firm-years of every simulated year, the study's variable names, raw (not winsorized)."""
-        df = self._stack(self._obs)
-        if len(df):
-            df["IDC"] = df["IDC"].astype(np.int64)
-        return df
+        return stack_years(self._obs, "firm_id", PANEL_COLUMNS)
 
     def sample(self, start: int = STUDY_WINDOW[0], end: int = STUDY_WINDOW[1], winsor: float = 0.01) -> pd.DataFrame:
         """The study's sample: firm-years ``start``..``end`` with continuous variables winsorized at ``winsor``."""
-        df = self.panel()
-        df = df[(df["year"] >= start) & (df["year"] <= end)].reset_index(drop=True)
-        return winsorize(df, WINSORIZED, winsor, 1 - winsor) if winsor > 0 else df
+        return study_sample(self.panel(), start, end, winsor)
 
     def latent(self) -> pd.DataFrame:
         """Per firm-year: capability, EXPY firm effect, EXPY0 (no deployment), tau_EXPY (effect of deploying,
         given years since adoption; for non-adopters as if deploying this year), its long-run value and ramp,
         and for each mechanism M its value without deployment (M0) and the effect on observed M (tau_M)."""
-        return self._stack(self._lat)
+        return stack_years(self._lat, "firm_id")
 
     def truth(self) -> pd.DataFrame:
-        t = self.model.params.table
-        rows = t[t["section"].isin([SECTION, "firm"])]
-        out = pd.DataFrame(
-            {
-                "name": rows["section"] + "." + rows["name"],
-                "value": rows["value"].astype(float),
-                "unit": rows["unit"],
-                "meaning": rows["meaning"],
-            }
-        )
+        out = self.parameter_rows(SECTION, "firm")
         lat = self.latent()
         if len(lat):
             obs = self.panel()[["firm_id", "year", "IDC"]]
