@@ -147,6 +147,8 @@ def cmd_replicate(args) -> int:
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from None
     comparison = reps.compare()
+    for col in ("n", "n_published"):
+        comparison[col] = comparison[col].round().astype("Int64")
     if not args.compare_only:
         print(reps.to_string())
         print()
