@@ -299,9 +299,9 @@ def province_weights(kind: str = "geo", codes: Sequence[str] | None = None,
                      provinces: pd.DataFrame | None = None) -> pd.DataFrame:
     """Seed 000 weight matrix (``geo``, ``econ`` or ``pop``) as a labelled DataFrame.
 
-    Built by :func:`sim.network.weight_matrix` on the model's 31 provinces, restricted to
-    ``codes`` (the study drops Tibet) and row-normalised again. ``codes`` may be province
-    codes (``BJ``), pinyin or Chinese names; the labels returned are the ones given.
+    Built by :func:`sim.network.weight_matrix` on the provinces named in ``codes`` (default:
+    the model's provinces without Tibet, as in the study). ``codes`` may be province codes
+    (``BJ``), pinyin or Chinese names; the labels returned are the ones given.
     """
     from sim.network import weight_matrix
 
@@ -309,7 +309,6 @@ def province_weights(kind: str = "geo", codes: Sequence[str] | None = None,
         from sim.world import World
 
         provinces = World.load().provinces
-    full = pd.DataFrame(weight_matrix(provinces, kind), index=provinces.index, columns=provinces.index)
     if codes is None:
         codes = [c for c in provinces.index if c != "XZ"]
     codes = list(codes)
@@ -322,9 +321,7 @@ def province_weights(kind: str = "geo", codes: Sequence[str] | None = None,
     if unknown:
         raise KeyError(f"provinces not found in the model's province table: {unknown}")
     keys = [lookup[str(c)] for c in codes]
-    A = full.loc[keys, keys].to_numpy()
-    A = A / A.sum(axis=1, keepdims=True)
-    return pd.DataFrame(A, index=codes, columns=codes)
+    return pd.DataFrame(weight_matrix(provinces.loc[keys], kind), index=codes, columns=codes)
 
 
 def _weights(W, kind: str, panel: pd.DataFrame, entity: str):

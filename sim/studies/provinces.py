@@ -128,9 +128,8 @@ class ProvinceMechanism:
         self.anchor_year = anchor_year
         self.lag: np.ndarray | None = None
 
-    def _first(self, year, gdp, lnK, lnL_unused) -> None:
+    def _first(self, gdp) -> None:
         p, rng, n = self.p, self.rng, self.n
-        self.year0 = year
         self.tau_base = np.vstack([p.tau_k_sd * rng.standard_normal(n), p.tau_l_sd * rng.standard_normal(n)])
         self.mu = p.sigma_mu * rng.standard_normal(n)
         self.pi_between = p.invention_share_sd_between * rng.standard_normal(n)
@@ -146,7 +145,7 @@ class ProvinceMechanism:
         gdp = np.asarray(gdp, float)
         first = self.lag is None
         if first:
-            self._first(year, gdp, None, None)
+            self._first(gdp)
         qq = 0.5 * (dfq + nq)
         qc = 0.5 * (dfc + nc) - p.qual_pre
         if first:
@@ -222,9 +221,8 @@ class ProvinceEconomy(StudyModule):
         self.idx = np.array([i for i, c in enumerate(w.codes) if c not in EXCLUDED])
         self.codes = [w.codes[i] for i in self.idx]
         self.region = np.asarray(w.region_of)[self.idx]
-        Wf = weight_matrix(w.provinces, "geo")[np.ix_(self.idx, self.idx)]
-        self.W = Wf / Wf.sum(axis=1, keepdims=True)
         prov = w.provinces.iloc[self.idx]
+        self.W = weight_matrix(prov, "geo")
         self.mech = ProvinceMechanism(self.p, self.rng, prov["capital_stock_2008_bn_cny"].to_numpy(float),
                                       prov["digital_employment_2020_k"].to_numpy(float), anchor_year=2020)
         self.n = len(self.idx)
