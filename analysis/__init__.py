@@ -1,5 +1,6 @@
 """SuanLi analysis layer: the studies' estimators and the replication of their tables."""
 
+from analysis.checks import PanelError
 from analysis.fixed_effects import TwoWayFE
 from analysis.indices import (
     PCAIndexResult,
@@ -26,6 +27,9 @@ from analysis.results import EstimationResult, from_linearmodels, stars
 from analysis.sfa import PanelSFA, SFAResult
 from analysis.staggered_did import StaggeredDiD
 from analysis.threshold import PanelThreshold, lr_critical_value
+from analysis.plots import plot_event_study
+from analysis.tables import ResultsTable
+from analysis.tables import compare as compare_results
 
 __all__ = [
     "DescriptiveTable",
@@ -33,6 +37,7 @@ __all__ = [
     "IV2SLS",
     "MechanismTest",
     "NVAR",
+    "PanelError",
     "PCAIndexResult",
     "PSM",
     "PanelSFA",
@@ -59,4 +64,7 @@ __all__ = [
     "replicate_all",
     "stars",
     "validate_weights",
+    "ResultsTable",
+    "compare_results",
+    "plot_event_study",
 ]

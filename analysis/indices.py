@@ -16,6 +16,7 @@ import pandas as pd
 from linearmodels.panel import PanelOLS
 
 from analysis.results import EstimationResult, from_linearmodels
+from sim.measurement import PCAIndexResult, df_quality, pca_index  # noqa: F401  (defined where sim can use them)
 
 
 def factor_elasticities(
@@ -124,72 +125,3 @@ def distortion_indices(
     return out
 
 
-@dataclass
-class PCAIndexResult:
-    """First principal component: loadings (unit length), explained variance share."""
-
-    loadings: pd.Series
-    explained_variance_ratio: float
-    eigenvalues: np.ndarray
-    mean: pd.Series
-    scale: pd.Series
-    nobs: int
-
-
-def pca_index(
-    df: pd.DataFrame, columns: Sequence[str], standardise: bool = True
-) -> tuple[pd.Series, PCAIndexResult]:
-    """First principal component score of ``columns`` (seed 000 DF quantity).
-
-    Columns are centred and, with ``standardise``, divided by their standard
-    deviation (ddof = 1), i.e. PCA of the correlation matrix. The sign is fixed
-    so that the loadings sum to a positive number. Rows with missing values get
-    a missing score.
-    """
-    cols = list(columns)
-    X = df[cols].astype(float)
-    ok = X.notna().all(axis=1).to_numpy()
-    A = X.to_numpy()[ok]
-    mean = A.mean(0)
-    scale = A.std(0, ddof=1) if standardise else np.ones(A.shape[1])
-    Z = (A - mean) / scale
-    _, sv, vt = np.linalg.svd(Z, full_matrices=False)
-    v = vt[0]
-    if v.sum() < 0:
-        v = -v
-    eig = sv**2 / (len(Z) - 1)
-    scores = np.full(len(X), np.nan)
-    scores[ok] = Z @ v
-    res = PCAIndexResult(
-        loadings=pd.Series(v, index=cols, name="loading"),
-        explained_variance_ratio=float(eig[0] / eig.sum()),
-        eigenvalues=eig,
-        mean=pd.Series(mean, index=cols),
-        scale=pd.Series(scale, index=cols),
-        nobs=int(ok.sum()),
-    )
-    return pd.Series(scores, index=df.index, name="pc1"), res
-
-
-def df_quality(users_4g, users_5g, year, switch_year: int = 2019):
-    """Compute-infrastructure quality index of seed 000 eq. (23)–(25).
-
-    ln(55 ln 4G) before ``switch_year`` and ln(55 ln 4G + 334 ln 5G) from it, where
-    55 and 334 are the average 4G and 5G speeds in Mbps and 4G, 5G are user counts.
-    The seed does not state the unit of the counts; the index depends on it, so use
-    one unit throughout (provincial yearbooks report 10k users, 万户). 5G users are
-    ignored before the switch; non-positive logarithm arguments give NaN.
-    Vectorised; returns a Series when any input is a Series, else an ndarray.
-    """
-    idx = next((v.index for v in (users_4g, users_5g, year) if isinstance(v, pd.Series)), None)
-    g4 = np.asarray(users_4g, dtype=float)
-    g5 = np.asarray(users_5g, dtype=float)
-    yr = np.asarray(year, dtype=float)
-    g4, g5, yr = np.broadcast_arrays(g4, g5, yr)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        l4 = np.where(g4 > 0, np.log(np.where(g4 > 0, g4, 1.0)), np.nan)
-        l5 = np.where(g5 > 0, np.log(np.where(g5 > 0, g5, 1.0)), np.nan)
-        inner = np.where(yr >= switch_year, 55.0 * l4 + 334.0 * l5, 55.0 * l4)
-        out = np.where(inner > 0, np.log(np.where(inner > 0, inner, 1.0)), np.nan)
-    out = np.where(np.isnan(yr), np.nan, out)
-    return pd.Series(out, index=idx, name="DF_quality") if idx is not None else out

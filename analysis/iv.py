@@ -24,6 +24,17 @@ import pandas as pd
 from linearmodels import IV2SLS as _LMIV2SLS
 from scipy import sparse, stats
 
+from analysis.checks import (
+    PanelError,
+    absorbed_columns,
+    blas_threads,
+    collinear_columns,
+    constant_columns,
+    enough,
+    no_duplicates,
+    numeric_columns,
+    require_columns,
+)
 from analysis.results import EstimationResult, from_linearmodels
 
 
@@ -51,12 +62,13 @@ def bartik_instrument(
     industry is observed at t-1, or when A_(t-1) = 0.
     """
     if growth not in ("rate", "gross"):
-        raise ValueError("growth must be 'rate' or 'gross'")
+        raise PanelError(f"bartik_instrument: growth={growth!r}; allowed: 'rate', 'gross'")
     if aggregate not in ("mean", "sum"):
-        raise ValueError("aggregate must be 'mean' or 'sum'")
+        raise PanelError(f"bartik_instrument: aggregate={aggregate!r}; allowed: 'mean', 'sum'")
+    require_columns(df, [entity, time, industry, treat], "bartik_instrument")
     d = df[[entity, time, industry, treat]].copy()
-    if d.duplicated([entity, time]).any():
-        raise ValueError("duplicate (entity, time) pairs in data")
+    no_duplicates(d, [entity, time], "bartik_instrument")
+    numeric_columns(d, [treat], "bartik_instrument", [entity, time])
     d["_t"] = pd.factorize(d[time], sort=True)[0]
     d["_v"] = pd.to_numeric(d[treat]).astype(float)
     obs = d.dropna(subset=["_v", industry])
@@ -262,31 +274,44 @@ class IV2SLS:
         self.absorb, self.cluster, self.robust = absorb, cluster, robust
         self.debiased, self.constant = debiased, constant
         if not self.endog or not self.instruments:
-            raise ValueError("need at least one endogenous regressor and one instrument")
+            raise PanelError("IV2SLS: need at least one endogenous regressor and one instrument")
         if len(self.instruments) < len(self.endog):
-            raise ValueError("model is under-identified: fewer instruments than endogenous regressors")
+            raise PanelError(f"IV2SLS: under-identified: {len(self.instruments)} instruments {self.instruments} for "
+                             f"{len(self.endog)} endogenous regressors {self.endog}")
         if absorb not in ("demean", "dummies"):
-            raise ValueError("absorb must be 'demean' or 'dummies'")
+            raise PanelError(f"IV2SLS: absorb={absorb!r}; allowed: 'demean', 'dummies'")
         if (entity_effects or cluster == "entity") and entity is None:
-            raise ValueError("entity column needed")
+            raise PanelError("IV2SLS: entity column needed (entity effects or entity clusters)")
         if (time_effects or cluster == "time") and time is None:
-            raise ValueError("time column needed")
+            raise PanelError("IV2SLS: time column needed (time effects or time clusters)")
 
     def _frame(self) -> tuple[pd.DataFrame, str | None]:
+        who = "IV2SLS"
         df = self.data
         keys = [k for k in (self.entity, self.time) if k is not None]
         if any(k not in df.columns for k in keys):
             df = df.reset_index()
         ccol = {"entity": self.entity, "time": self.time}.get(self.cluster, self.cluster)
-        cols = list(dict.fromkeys([*keys, self.y, *self.endog, *self.instruments, *self.exog]
-                                  + ([ccol] if ccol else [])))
-        missing = [c for c in cols if c not in df.columns]
-        if missing:
-            raise KeyError(f"columns not in data: {missing}")
-        return df[cols].dropna().reset_index(drop=True), ccol
+        vars_ = list(dict.fromkeys([self.y, *self.endog, *self.instruments, *self.exog]))
+        cols = list(dict.fromkeys([*keys, *vars_] + ([ccol] if ccol else [])))
+        require_columns(df, cols, who)
+        num = numeric_columns(df, vars_, who, keys)
+        ids = [c for c in dict.fromkeys([*keys] + ([ccol] if ccol else [])) if c not in vars_]
+        out = pd.concat([df[ids], num], axis=1).dropna().reset_index(drop=True)
+        if self.entity is not None and self.time is not None:
+            no_duplicates(out, [self.entity, self.time], who)
+        both = set(self.endog) & set(self.instruments)
+        if both:
+            raise PanelError(f"IV2SLS: column {sorted(both)[0]!r} is both endogenous and an excluded instrument")
+        return out, ccol
 
     def fit(self) -> EstimationResult:
         df, ccol = self._frame()
+        n_cells = len(df) * (2 + len(self.endog) + len(self.instruments) + len(self.exog))
+        with blas_threads(n_cells):
+            return self._fit(df, ccol)
+
+    def _fit(self, df: pd.DataFrame, ccol: str | None) -> EstimationResult:
         n = len(df)
         def num(cols: list[str]) -> np.ndarray:
             return df[cols].apply(pd.to_numeric).to_numpy(dtype=float)
@@ -298,6 +323,7 @@ class IV2SLS:
         fe = [(c, pd.factorize(df[c], sort=True)[0]) for c, on in
               ((self.entity, self.entity_effects), (self.time, self.time_effects)) if on]
         a = a_all = 0
+        En_raw, Zx_raw, Xx_raw = En, Zx, Xx
         if fe and self.absorb == "demean":
             A = absorb_effects(np.column_stack([yv, En, Zx, Xx]), [g for _, g in fe])
             k1, k2, k3 = 1, 1 + En.shape[1], 1 + En.shape[1] + Zx.shape[1]
@@ -320,6 +346,24 @@ class IV2SLS:
                 Xx = np.column_stack([Xx, D])
                 xnames += [f"{c}[{k}]" for k in range(1, lev)]
 
+        who = "IV2SLS"
+        eff = " and ".join(c for c, _ in fe) if fe and self.absorb == "demean" else ""
+        why = f" after absorbing the {eff} effects" if eff else ""
+        enough(who, n, Xx.shape[1] + En.shape[1] + a_all, entity=self.entity or "entity", time=self.time or "time")
+        if eff:
+            raw = np.column_stack([En_raw, Zx_raw, Xx_raw])
+            rn = [*self.endog, *self.instruments, *self.exog]
+            for j in absorbed_columns(raw, np.column_stack([En, Zx, Xx]), rn, who, eff):
+                raise PanelError(f"{who}: column {rn[j]!r} has no variation within the {eff} effects; "
+                                 "it is not identified")
+        else:
+            c0 = int(self.constant)
+            constant_columns(np.column_stack([En, Zx, Xx[:, c0:]]),
+                             [*self.endog, *self.instruments, *xnames[c0:]], who,
+                             " (with the constant)" if self.constant else "")
+        collinear_columns(np.column_stack([Xx, En]), [*xnames, *self.endog], who, why=why)
+        collinear_columns(np.column_stack([Xx, Zx]), [*xnames, *self.instruments], who,
+                          why=why + " (exogenous regressors and instruments)")
         Y = pd.DataFrame(yv, columns=[self.y])
         EN = pd.DataFrame(En, columns=self.endog)
         ZZ = pd.DataFrame(Zx, columns=self.instruments)

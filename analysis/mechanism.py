@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.checks import PanelError, numeric_columns, require_columns
 from analysis.fixed_effects import TwoWayFE
 from analysis.results import EstimationResult
 
@@ -47,7 +48,8 @@ class MechanismTest:
         self.controls = [controls] if isinstance(controls, str) else list(controls)
         self.fe_kwargs = fe_kwargs
         if len({y, treatment, mediator}) != 3:
-            raise ValueError("y, treatment and mediator must be distinct columns")
+            raise PanelError(f"MechanismTest: y={y!r}, treatment={treatment!r} and mediator={mediator!r} must be "
+                             "distinct columns")
 
     def _sample(self) -> pd.DataFrame:
         df = self.data
@@ -57,7 +59,12 @@ class MechanismTest:
         extra = [] if c is None or c in ("entity", "time", "both") else ([c] if isinstance(c, str) else list(c))
         cols = list(dict.fromkeys([self.entity, self.time, self.y, self.treatment, self.mediator,
                                    *self.controls, *extra]))
-        return df[cols].dropna()
+        require_columns(df, cols, "MechanismTest")
+        num = numeric_columns(df, [self.y, self.treatment, self.mediator, *self.controls], "MechanismTest",
+                              [self.entity, self.time])
+        out = df[cols].copy()
+        out[num.columns] = num
+        return out.dropna()
 
     def _fe(self, df: pd.DataFrame, dep: str, regs: list[str]) -> EstimationResult:
         return TwoWayFE(df, dep, regs, self.entity, self.time, **self.fe_kwargs).fit()

@@ -3,9 +3,28 @@
 The score comes from statsmodels' ``Logit``; k-nearest-neighbour matching on the logit
 of the score (scipy ``cKDTree``), the matching estimator of the ATT/ATC/ATE and its
 Abadie–Imbens (2006) standard error are hand-written: no well-kept Python library
-provides matching estimators with the Abadie–Imbens variance (conditional variances
-estimated by matching within the treatment group, J = k). The variance treats the
-score as known, i.e. it omits the Abadie–Imbens (2016) correction for its estimation.
+provides matching estimators with the Abadie–Imbens variance.
+
+The standard error is Abadie & Imbens (2006, Econometrica 74, sec. 4) exactly, with M = k
+matches with replacement on the linear index and K_M(i) = sum over the targets l that
+use unit i of 1/(number of matches of l) (= the count / M without ties):
+
+* sigma^2(X_i, W_i) = J/(J+1) (Y_i - mean of the J nearest units of i's own treatment
+  group)^2, J = ``var_matches`` (default k) -- their eq. (14);
+* ATT (population): V = [sum_{W=1} (Y_i - Yhat_i(0) - tau)^2
+  + sum_{W=0} K_M(i)(K_M(i) - 1)/M^2 sigma^2_i] / N_1^2, computed with weights as
+  sum_{W=0} (w_i^2 - v_i) sigma^2_i, w_i = K_M(i)/M and v_i the sum of the squared match
+  weights of unit i (= K_M(i)/M^2 without ties); ATC symmetric;
+* ATE (population): V = [sum_i (Yhat_i(1) - Yhat_i(0) - tau)^2
+  + sum_i ((K_M(i)/M)^2 + (2M-1)/M · K_M(i)/M) sigma^2_i] / N^2;
+* conditional on X (``stats``): V = sum_i (1{target} + K_M(i)/M)^2 sigma^2_i / N_target^2.
+
+Tested against a direct loop implementation of these formulas on a tie-free sample. The
+variance treats the score as known (no Abadie–Imbens 2016 correction for its
+estimation). R's ``Matching`` defaults differ (``Var.calc = 0``, a homoskedastic
+sigma^2), which explains SEs a few per cent apart; ``Var.calc = J`` corresponds to
+``var_matches = J``. Without replacement the same formulas are applied to the greedy
+match weights, a plug-in outside AI's theory.
 """
 
 from __future__ import annotations
@@ -18,6 +37,8 @@ import statsmodels.api as sm
 from scipy import stats
 from scipy.spatial import cKDTree
 
+from analysis.checks import PanelError, blas_threads, collinear_columns, constant_columns, numeric_columns, \
+    require_columns
 from analysis.results import EstimationResult
 
 
@@ -110,21 +131,43 @@ class PSM:
         replace: bool = True,
         caliper: float | None = None,
         estimand: str = "ATT",
+        var_matches: int | None = None,
     ) -> None:
+        who = "PSM"
         if estimand not in ("ATT", "ATC", "ATE"):
-            raise ValueError("estimand must be 'ATT', 'ATC' or 'ATE'")
-        if k < 1:
-            raise ValueError("k must be at least 1")
+            raise PanelError(f"{who}: estimand={estimand!r}; allowed: 'ATT', 'ATC', 'ATE'")
+        if int(k) != k or k < 1:
+            raise PanelError(f"{who}: k={k!r}; it must be an integer >= 1")
+        if caliper is not None and not (np.isfinite(caliper) and caliper > 0):
+            raise PanelError(f"{who}: caliper={caliper!r}; it must be a positive number or None")
         self.covariates = list(covariates)
         self.treat, self.outcome = treat, outcome
         self.k, self.replace, self.caliper, self.estimand = int(k), bool(replace), caliper, estimand
-        cols = [treat, outcome, *self.covariates]
-        self.data = data.loc[data[cols].notna().all(axis=1)]
-        d = self.data[treat].to_numpy(dtype=float)
-        if not np.isin(d, (0.0, 1.0)).all():
-            raise ValueError(f"{treat} must be 0/1")
+        J = self.k if var_matches is None else var_matches
+        if int(J) != J or J < 1:
+            raise PanelError(f"{who}: var_matches={var_matches!r}; it must be an integer >= 1")
+        self.var_matches = int(J)
+        cols = list(dict.fromkeys([treat, outcome, *self.covariates]))
+        require_columns(data, cols, who)
+        num = numeric_columns(data, cols, who)
+        keep = num.notna().all(axis=1).to_numpy()
+        self.data = data.loc[keep]
+        num = num.loc[keep]
+        d = num[treat].to_numpy()
+        bad = ~np.isin(d, (0.0, 1.0))
+        if bad.any():
+            raise PanelError(f"{who}: column {treat!r} must be 0/1; it has {int(bad.sum())} other values "
+                             f"(first {d[bad][0]!r})")
         self._d = d.astype(bool)
-        self._y = self.data[outcome].to_numpy(dtype=float)
+        n1 = int(self._d.sum())
+        if n1 < 2 or self._d.size - n1 < 2:
+            raise PanelError(f"{who}: column {treat!r} has {n1} treated and {self._d.size - n1} control rows; "
+                             "at least 2 of each are needed")
+        Xc = num[self.covariates].to_numpy()
+        constant_columns(Xc, self.covariates, who, " (the logit has a constant)")
+        collinear_columns(np.column_stack([np.ones(len(Xc)), Xc]), ["const", *self.covariates], who,
+                          why=" in the propensity-score logit")
+        self._y = num[outcome].to_numpy()
         self._fitted: dict | None = None
 
     def _match(self) -> dict:
@@ -160,10 +203,11 @@ class PSM:
             pairs.append(pd.DataFrame({"target": tgt[rows], "donor": donors, "weight": share}))
         N = int(target.sum())
         if N == 0:
-            raise ValueError("no target unit has a match within the caliper")
+            raise PanelError(f"PSM: no target unit has a match within the caliper ({self.caliper} SD of the "
+                             "linear index)")
         tau_i = (y1 - y0)[target]
         tau = float(tau_i.mean())
-        sigma2 = _within_group_variance(lin, y, d, self.k)
+        sigma2 = _within_group_variance(lin, y, d, self.var_matches)
         c2 = (target + w) ** 2
         var_cond = float(np.nansum(c2 * sigma2)) / N**2
         var_pop = (float(((tau_i - tau) ** 2).sum()) + float(np.nansum((c2 - target - v) * sigma2))) / N**2
@@ -224,6 +268,10 @@ class PSM:
         return out
 
     def fit(self) -> EstimationResult:
+        with blas_threads(self._d.size * (len(self.covariates) + 1)):
+            return self._fit()
+
+    def _fit(self) -> EstimationResult:
         f = self._match()
         self._fitted = f
         se = float(np.sqrt(f["var_pop"]))

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from analysis.checks import PanelError
 from analysis.fixed_effects import TwoWayFE
 from analysis.indices import distortion_indices
 from analysis.iv import IV2SLS, bartik_instrument
@@ -52,7 +53,9 @@ P3_OWNERSHIP = {
     "Private": ("private", "私营", "民营"),
     "State-owned": ("state", "soe", "state-owned", "国有"),
 }
-SEED_OF = {"p1": "000", "p2": "001", "p3": "002"}
+SEED_OF = {"p1": "000", "p2": "001", "p3": "002", "p4": "003"}
+# the studies' sample years (sim/studies/provinces.py, cities.py, firms.py STUDY_WINDOW)
+STUDY_WINDOWS = {"000": (2008, 2022), "001": (2017, 2022), "002": (2017, 2023)}
 
 
 def default_targets_path() -> Path:
@@ -277,10 +280,24 @@ def _frame(panel: pd.DataFrame, entity: str, time: str) -> pd.DataFrame:
     return panel
 
 
-def _require(panel: pd.DataFrame, cols: Iterable[str], table: str) -> None:
+def _require(panel: pd.DataFrame, cols: Iterable[str], table: str, time: str | None = None) -> None:
+    """Raise (``PanelError``, a KeyError) naming ``table`` if columns are missing or, given ``time``,
+    if the panel does not cover every year of the study's window (``STUDY_WINDOWS``)."""
     missing = [c for c in dict.fromkeys(cols) if c not in panel.columns]
     if missing:
-        raise KeyError(f"{table}: columns not in the panel: {missing}")
+        raise PanelError(f"{table}: columns not in the panel: {missing}")
+    window = STUDY_WINDOWS.get(SEED_OF.get(table[:2], ""))
+    if time is None or window is None:
+        return
+    years = pd.to_numeric(panel[time], errors="coerce").dropna()
+    have = set(years.astype(int))
+    lo, hi = window
+    absent = [y for y in range(lo, hi + 1) if y not in have]
+    if absent:
+        span = f"{int(years.min())}-{int(years.max())}" if len(years) else "no years"
+        raise PanelError(f"{table}: the panel covers {time} {span} but seed {SEED_OF[table[:2]]}'s window is "
+                         f"{lo}-{hi} (missing {absent[0]}" + (f"..{absent[-1]}" if len(absent) > 1 else "")
+                         + "); simulate or load those years")
 
 
 def _with_lags(df: pd.DataFrame, col: str, lags: Iterable[int], entity: str, time: str) -> pd.DataFrame:
@@ -332,7 +349,7 @@ def _weights(W, kind: str, panel: pd.DataFrame, entity: str):
 
 def _p1_args(panel, entity, time, W, kind, cols, table):
     df = _frame(panel, entity, time)
-    _require(df, [entity, time, *cols], table)
+    _require(df, [entity, time, *cols], table, time)
     return df, _weights(W, kind, df, entity)
 
 
@@ -406,7 +423,7 @@ def p1_table4(panel: pd.DataFrame, W: Mapping[str, Any] | None = None, *, y: str
     ``W`` maps ``'econ'`` and ``'pop'`` to matrices; missing ones come from :func:`province_weights`.
     """
     df = _frame(panel, entity, time)
-    _require(df, [entity, time, y, x_qty, x_qual, *controls], "p1_table4")
+    _require(df, [entity, time, y, x_qty, x_qual, *controls], "p1_table4", time)
     W = dict(W or {})
     Ws = {k: _weights(W.get(k), k, df, entity) for k in ("econ", "pop")}
     spec = {"Quantity: econ": (x_qty, "econ"), "Quantity: pop": (x_qty, "pop"),
@@ -432,7 +449,7 @@ def p1_table5(panel: pd.DataFrame, *, y: str = "lnTFP", x: str = "DF_qty", entit
     (the published table prints only the coefficient, the constant, N and R²).
     """
     df = _frame(panel, entity, time)
-    _require(df, [entity, time, y, x, *controls], "p1_table5")
+    _require(df, [entity, time, y, x, *controls], "p1_table5", time)
     all_lags = sorted({k for ls in lags for k in ls})
     df = _with_lags(df, x, all_lags, entity, time)
     cols, results, stats = [], {}, {"First-stage F": {}, "KP rk LM": {}}
@@ -489,7 +506,7 @@ def p1_table6(panel: pd.DataFrame, W: np.ndarray | pd.DataFrame | None = None, *
             computed = distortion_indices(df, output, capital, labour, entity=entity, time=time)
             add = computed[[d for d in dist if d not in df.columns]].reset_index()
             df = df.merge(add, on=[entity, time], how="left")
-    _require(df, [entity, time, y, x_qty, x_qual, *dist, *controls], "p1_table6")
+    _require(df, [entity, time, y, x_qty, x_qual, *dist, *controls], "p1_table6", time)
     Wm = _weights(W, "geo", df, entity)
     labels = {dist[0]: "capital distortion", dist[1]: "labour distortion"}
     t = _interaction_table("p1_table6", "Seed 000 table 6: network spillover and misallocation", df, Wm, y,
@@ -517,26 +534,28 @@ def p1_table7(panel: pd.DataFrame, W: np.ndarray | pd.DataFrame | None = None, *
 def p1_table8(panel: pd.DataFrame, W: np.ndarray | pd.DataFrame | None = None, *,
               x_qty: str = "DF_qty", x_qual: str = "DF_qual", output: str = "Y",
               inputs: Sequence[str] = ("K", "L"), components: Sequence[str] = ("TC", "TE", "TS"),
-              inefficiency: str = "bc92", take_logs: bool = True, entity: str = "province",
-              time: str = "year", controls: Sequence[str] = P1_CONTROLS, cov: str = "robust",
-              effects: str | None = None) -> ReplicationTable:
+              inefficiency: str = "scaling", z: Sequence[str] = ("DF_qty",), take_logs: bool = True,
+              entity: str = "province", time: str = "year", controls: Sequence[str] = P1_CONTROLS,
+              cov: str = "robust", effects: str | None = None) -> ReplicationTable:
     """Seed 000 table 8: NVAR of TC, TE and TS on the quantity and quality networks.
 
     If ``output`` and ``inputs`` are in the panel, a translog panel SFA (eq. 21,
     :class:`~analysis.sfa.PanelSFA`) is fitted and its TC + TE + TS decomposition (log points
-    per year) is used; otherwise the panel must hold the ``components`` columns. Each NVAR
-    has the component's own lag (eq. 14 with the component as outcome).
+    per year) is used; otherwise the panel must hold the ``components`` columns. The
+    inefficiency follows the seed's eq. 19, u_it = h(z_it) u_i* (the scaling model), with the
+    province's own infrastructure quantity as ``z`` (the seed does not list its z; DF_qual is not
+    used by default because real panels lack it before 4G; ``bc92`` is the alternative). Each NVAR has the component's own lag (eq. 14 with the component as outcome).
     """
     df = _frame(panel, entity, time)
     comps = list(components)
     sfa = None
     if output in df.columns and all(c in df.columns for c in inputs):
         sfa = PanelSFA(df, output, list(inputs), entity, time, form="translog", inefficiency=inefficiency,
-                       take_logs=take_logs).fit()
+                       z=list(z) if inefficiency == "scaling" else None, take_logs=take_logs).fit()
         dec = sfa.decompose()[["TC", "TE", "TS"]].rename(columns=dict(zip(("TC", "TE", "TS"), comps)))
         dec = dec.reset_index()
         df = df.drop(columns=[c for c in comps if c in df.columns]).merge(dec, on=[entity, time], how="left")
-    _require(df, [entity, time, x_qty, x_qual, *comps, *controls], "p1_table8")
+    _require(df, [entity, time, x_qty, x_qual, *comps, *controls], "p1_table8", time)
     Wm = _weights(W, "geo", df, entity)
     spec = {f"{xn}: {c}": (xx, c) for xn, xx in (("Quantity", x_qty), ("Quality", x_qual)) for c in comps}
     cols = list(spec)
@@ -573,7 +592,7 @@ def p2_fe(panel: pd.DataFrame, *, y: str = "loggdp", x: str = "logcomputing",
     """
     entity = _pick(panel, entity, ("city_id", "city"))
     df = _frame(panel, entity, time)
-    _require(df, [entity, time, y, x, *controls], "p2_fe")
+    _require(df, [entity, time, y, x, *controls], "p2_fe", time)
     cols = ["(1) City + year FE", "(2) Year FE"]
     results = {
         cols[0]: TwoWayFE(df, y, [x, *controls], entity, time, cluster=cluster).fit(),
@@ -598,7 +617,7 @@ def p2_threshold(panel: pd.DataFrame, *, y: str = "loggdp", x: str = "logcomputi
     entity = _pick(panel, entity, ("city_id", "city"))
     df = _frame(panel, entity, time)
     q = q or next((c for c in ("pGDP", "pgdp", "gdp", "loggdp") if c in df.columns), "gdp")
-    _require(df, [entity, time, y, x, q, *controls], "p2_threshold")
+    _require(df, [entity, time, y, x, q, *controls], "p2_threshold", time)
     mod = PanelThreshold(df, y, [x], q, entity, time, list(controls), n_thresholds=n_thresholds, trim=trim,
                          grid=grid, time_effects=time_effects)
     res = mod.fit()
@@ -655,7 +674,7 @@ def p2_pivot(panel: pd.DataFrame, *, y: str = "loggdp", x: str = "logcomputing",
         _require(df, [pivot, x], "p2_pivot")
         df = df.assign(**{interaction: df[pivot].astype(float) * df[x].astype(float)})
     xs = [x, *controls, interaction] + ([pivot] if pivot_main else [])
-    _require(df, [time, y, *xs], "p2_pivot")
+    _require(df, [time, y, *xs], "p2_pivot", time)
     cols, results = [], {}
     for yr in years:
         sub = df.loc[df[time] == yr, [y, *xs]].dropna()
@@ -680,7 +699,7 @@ def _fe_flags(columns: Sequence[str], fe: Mapping[str, bool] | None = None) -> d
 
 def _p3_frame(panel, entity, time, cols, table):
     df = _frame(panel, entity, time)
-    _require(df, [entity, time, *cols], table)
+    _require(df, [entity, time, *cols], table, time)
     return df
 
 
@@ -821,6 +840,25 @@ def p3_table8(panel: pd.DataFrame, *, regulated: str = "regulated", open_data: s
                              "p3_het_open_data": "Data platform", "p3_het_no_open_data": "No data platform"})
 
 
+# ---------------------------------------------------------------------------------------- seed 003
+def p4_index_gdp(panel: pd.DataFrame, *, y: str = "gdp_bn_cny", x: str = "compute_index", entity: str = "code",
+                 time: str = "year", window: tuple[int, int] = (2016, 2023), cluster: str | None = "entity") -> ReplicationTable:
+    """Seed 003's "compute index +1 point, GDP +0.18 %": ln GDP on the compute development index (points)
+    with province and year effects over ``window``, errors clustered by province (the seed cites the
+    number without its regression; this is the two-way FE reading of it)."""
+    df = _frame(panel, entity, time)
+    _require(df, [entity, time, y, x], "p4_index_gdp")
+    df = df[(df[time] >= window[0]) & (df[time] <= window[1])].copy()
+    if df.empty:
+        raise KeyError(f"p4_index_gdp: the panel has no years in the window {window[0]}-{window[1]}")
+    df["lnGDP"] = np.log(df[y].astype(float))
+    col = "Two-way FE"
+    results = {col: TwoWayFE(df, "lnGDP", [x], entity, time, cluster=cluster).fit()}
+    return ReplicationTable("p4_index_gdp", "Seed 003: GDP and the compute development index", [col], results,
+                            [(x, {col: x})], "se", flags={"Province FE": {col: "Yes"}, "Year FE": {col: "Yes"}},
+                            targets={"p4_index_gdp": (col, x)})
+
+
 # ---------------------------------------------------------------------------------------- registry
 TABLES: dict[str, tuple[str, Callable[..., Any]]] = {
     "p1_table1": ("000", p1_table1), "p1_table2": ("000", p1_table2), "p1_table3": ("000", p1_table3),
@@ -830,6 +868,7 @@ TABLES: dict[str, tuple[str, Callable[..., Any]]] = {
     "p3_table2": ("002", p3_table2), "p3_table3": ("002", p3_table3), "p3_table4": ("002", p3_table4),
     "p3_table5": ("002", p3_table5), "p3_table6": ("002", p3_table6), "p3_table7": ("002", p3_table7),
     "p3_table8": ("002", p3_table8),
+    "p4_index_gdp": ("003", p4_index_gdp),
 }
 
 # Targets covered by each table with the default variable names: id -> (column, parameter).
@@ -861,10 +900,11 @@ DEFAULT_TARGETS: dict[str, dict[str, tuple[str, str]]] = {
                   "p3_het_soe": ("State-owned", "IDC")},
     "p3_table8": {"p3_het_regulated": ("Regulated", "IDC"), "p3_het_competitive": ("Competitive", "IDC"),
                   "p3_het_open_data": ("Data platform", "IDC"), "p3_het_no_open_data": ("No data platform", "IDC")},
+    "p4_index_gdp": {"p4_index_gdp": ("Two-way FE", "compute_index")},
 }
 
 _PANEL_KEYS = {"000": ("000", "p1", "province", "provinces"), "001": ("001", "p2", "city", "cities"),
-               "002": ("002", "p3", "firm", "firms")}
+               "002": ("002", "p3", "firm", "firms"), "003": ("003", "p4", "economy")}
 
 
 class Replications(dict):

@@ -18,6 +18,17 @@ import pandas as pd
 from scipy import optimize
 from scipy.special import expit, log_ndtr
 
+from analysis.checks import (
+    PanelError,
+    blas_threads,
+    collinear_columns,
+    constant_columns,
+    enough,
+    missing_keys,
+    no_duplicates,
+    numeric_columns,
+    require_columns,
+)
 from analysis.results import EstimationResult
 
 _LN2PI = np.log(2.0 * np.pi)
@@ -91,26 +102,41 @@ class PanelSFA:
         trend: bool = True,
     ) -> None:
         if form not in ("translog", "cobb-douglas"):
-            raise ValueError("form must be 'translog' or 'cobb-douglas'")
+            raise PanelError(f"PanelSFA: form={form!r}; allowed: 'translog', 'cobb-douglas'")
         if inefficiency not in ("bc92", "scaling", "half-normal"):
-            raise ValueError("inefficiency must be 'bc92', 'scaling' or 'half-normal'")
+            raise PanelError(f"PanelSFA: inefficiency={inefficiency!r}; allowed: 'bc92', 'scaling', 'half-normal'")
         if inefficiency == "scaling" and not z:
-            raise ValueError("the scaling model needs z columns")
+            raise PanelError("PanelSFA: the scaling model needs z columns")
         self.y_name, self.inputs = y, list(inputs)
         self.entity, self.time = entity, time
         self.form, self.inefficiency, self.mu = form, inefficiency, bool(mu)
         self.z_names = list(z) if inefficiency == "scaling" else []
         self.take_logs, self.trend = take_logs, trend
 
-        cols = list(dict.fromkeys([entity, time, y, *self.inputs, *self.z_names]))
-        d = data[cols].dropna().sort_values([entity, time]).reset_index(drop=True)
-        if d.duplicated([entity, time]).any():
-            raise ValueError("duplicate (entity, time) rows")
+        who = "PanelSFA"
+        vars_ = list(dict.fromkeys([y, *self.inputs, *self.z_names]))
+        require_columns(data, [entity, time, *vars_], who)
+        missing_keys(data, [entity, time], who)
+        num = numeric_columns(data, vars_, who, [entity, time])
+        d = pd.concat([data[[entity, time]], num], axis=1).dropna()
+        d = d.sort_values([entity, time], kind="stable").reset_index(drop=True)
+        no_duplicates(d, [entity, time], who)
+        n_e, n_t = int(d[entity].nunique()), int(d[time].nunique())
+        enough(who, len(d), 0, n_entities=n_e, min_entities=2, entity=entity, time=time)
+        if (trend or inefficiency == "bc92") and n_t < 2:
+            raise PanelError(f"{who}: {n_t} distinct value{'s' if n_t != 1 else ''} of {time!r}; at least 2 periods "
+                             f"are needed ({'the trend t' if trend else ''}{' and ' if trend and inefficiency == 'bc92' else ''}"
+                             f"{'eta of bc92' if inefficiency == 'bc92' else ''} not identified)")
         yv = d[y].to_numpy(float)
         xv = d[self.inputs].to_numpy(float)
         if take_logs:
-            if (yv <= 0).any() or (xv <= 0).any():
-                raise ValueError("output and inputs must be positive to take logs")
+            for c, v in [(y, yv), *zip(self.inputs, xv.T)]:
+                bad = v <= 0
+                if bad.any():
+                    r = d.loc[bad].iloc[0]
+                    raise PanelError(f"{who}: column {c!r} has {int(bad.sum())} values <= 0 (first {r[c]!r} at "
+                                     f"{entity}={r[entity]!r}, {time}={r[time]!r}); output and inputs must be "
+                                     "positive to take logs")
             yv, xv = np.log(yv), np.log(xv)
         self.data = d
         self.index = pd.MultiIndex.from_frame(d[[entity, time]])
@@ -127,14 +153,19 @@ class PanelSFA:
         self.logy, self.logx = yv, xv
         self.X, self.exog_names, self._dX = _frontier_design(xv, t, self.inputs, form, trend)
         self.k = self.X.shape[1]
+        constant_columns(self.X[:, 1:], self.exog_names[1:], who, " in the frontier (with the constant)")
+        collinear_columns(self.X, self.exog_names, who, why=" in the frontier")
+        enough(who, self.n, self.k + 2 + self.m_guess(inefficiency, z), entity=entity, time=time)
         if inefficiency == "bc92":
             tlast = pd.Series(t).groupby(self.codes).transform("max").to_numpy()
             self.W = -(t - tlast)[:, None]
             self.g_names = ["eta"]
         elif inefficiency == "scaling":
             self.W = d[self.z_names].to_numpy(float)
-            if (np.ptp(self.W, axis=0) == 0).any():
-                raise ValueError("z must not contain a constant column")
+            for j in np.flatnonzero(np.ptp(self.W, axis=0) == 0):
+                raise PanelError(f"{who}: z column {self.z_names[j]!r} is constant; it is not identified "
+                                 "against sigma_u (z must not contain a constant)")
+            collinear_columns(self.W, self.z_names, who, why=" among the z columns")
             self.g_names = [f"delta_{c}" for c in self.z_names]
         else:
             self.W = np.zeros((self.n, 0))
@@ -144,6 +175,11 @@ class PanelSFA:
             list(self.exog_names) + (["mu"] if self.mu else []) + self.g_names
             + ["ln_sigma2", "logit_gamma"]
         )
+
+    @staticmethod
+    def m_guess(inefficiency: str, z) -> int:
+        """Number of inefficiency-shape parameters (eta, or one delta per z column)."""
+        return {"bc92": 1, "scaling": len(z or ()), "half-normal": 0}[inefficiency]
 
     # ------------------------------------------------------------------ likelihood
     def _unpack(self, theta: np.ndarray):
@@ -262,7 +298,11 @@ class PanelSFA:
         return 0.5 * (H + H.T)
 
     def fit(self, start: np.ndarray | None = None, maxiter: int = 5000) -> "SFAResult":
-        """Maximum likelihood; returns an :class:`SFAResult`."""
+        """Maximum likelihood; returns an :class:`SFAResult` (single-threaded BLAS on small panels)."""
+        with blas_threads(self.n * len(self.param_names)):
+            return self._fit(start, maxiter)
+
+    def _fit(self, start: np.ndarray | None, maxiter: int) -> "SFAResult":
         M = self._scaling_matrix()
         Minv = np.linalg.inv(M)
         th0 = self.start_params() if start is None else np.asarray(start, float)

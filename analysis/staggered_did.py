@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from diff_diff import CallawaySantAnna
 
+from analysis.checks import PanelError, enough, fmt, missing_keys, no_duplicates, numeric_columns, require_columns
 from analysis.results import EstimationResult
 
 _CONTROL = {"never": "never_treated", "notyet": "not_yet_treated"}
@@ -34,8 +35,9 @@ def _tidy(df: pd.DataFrame, key: str | list[str]) -> pd.DataFrame:
 class StaggeredDiD:
     """Group-time ATTs and their aggregations for staggered treatment adoption.
 
-    ``cohort`` holds each unit's first treated period (0, NaN or inf for never treated)
-    and must be constant within a unit. ``control_group`` is ``'never'`` or ``'notyet'``.
+    ``cohort`` holds each unit's first treated period (0 or inf for never treated; a NaN
+    cohort is missing data and raises :class:`~analysis.checks.PanelError`) and must be
+    constant within a unit. ``control_group`` is ``'never'`` or ``'notyet'``.
     With ``covariates`` (taken at each comparison's base period) ``est_method`` selects
     ``'dr'`` (doubly robust), ``'reg'`` (outcome regression) or ``'ipw'``; without
     covariates all three are the unconditional 2x2 DiD of means. ``bootstrap`` > 0 replaces
@@ -58,23 +60,54 @@ class StaggeredDiD:
         seed: int | None = None,
         alpha: float = 0.05,
     ) -> None:
+        who = "StaggeredDiD"
         if control_group not in _CONTROL:
-            raise ValueError("control_group must be 'never' or 'notyet'")
+            raise PanelError(f"{who}: control_group={control_group!r}; allowed: 'never', 'notyet'")
         if est_method not in ("dr", "reg", "ipw"):
-            raise ValueError("est_method must be 'dr', 'reg' or 'ipw'")
+            raise PanelError(f"{who}: est_method={est_method!r}; allowed: 'dr', 'reg', 'ipw'")
         self.y, self.entity, self.time, self.cohort = y, entity, time, cohort
         self.control_group, self.est_method = control_group, est_method
         self.covariates = list(covariates) if covariates else None
         self.anticipation, self.base_period = anticipation, base_period
         self.bootstrap, self.seed, self.alpha = int(bootstrap), seed, alpha
         cols = list(dict.fromkeys([entity, time, y, cohort, *(self.covariates or [])]))
+        require_columns(data, cols, who)
+        missing_keys(data, [entity, time], who)
+        no_duplicates(data, [entity, time], who)
+        tnum = numeric_columns(data, [time], who, [entity, time], allow_nan=False)[time]
+        if (tnum != np.round(tnum)).any():
+            raise PanelError(f"{who}: column {time!r} must hold integer periods (e.g. years)")
         df = data[cols].copy()
-        g = pd.to_numeric(df[cohort], errors="raise").astype(float)
+        raw = df[cohort]
+        g = pd.to_numeric(raw, errors="coerce").astype(float)
+        bad_str = g.isna() & raw.notna()
+        if bad_str.any():
+            raise PanelError(f"{who}: cohort column {cohort!r} is not numeric: value {raw[bad_str].iloc[0]!r}")
+        nan = g.isna().to_numpy()
+        if nan.any():
+            first = df.loc[nan, entity].iloc[0]
+            raise PanelError(f"{who}: cohort column {cohort!r} is NaN in {int(nan.sum())} rows (first at "
+                             f"{entity}={fmt(first)}); give each unit's first treated period, or 0 (or inf) for "
+                             "never treated; a missing cohort is not read as never treated")
+        if (g == -np.inf).any() or ((g < 0) & np.isfinite(g)).any():
+            raise PanelError(f"{who}: cohort column {cohort!r} has negative values; periods are >= 1, 0 or inf "
+                             "mean never treated")
         df[cohort] = g.where(np.isfinite(g) & (g > 0), 0.0).astype(np.int64)
         if (df.groupby(entity)[cohort].nunique() > 1).any():
-            raise ValueError(f"{cohort} must be constant within each {entity}")
+            e0 = df.groupby(entity)[cohort].nunique().pipe(lambda s_: s_[s_ > 1]).index[0]
+            raise PanelError(f"{who}: cohort column {cohort!r} must be constant within each {entity} "
+                             f"(it varies for {entity}={fmt(e0)})")
         need = [y, *(self.covariates or [])]
-        self.data = df.loc[df[need].notna().all(axis=1)].reset_index(drop=True)
+        num = numeric_columns(df, need, who, [entity, time])
+        df[need] = num
+        self.data = df.loc[num.notna().all(axis=1).to_numpy()].reset_index(drop=True)
+        n_units = int(self.data[entity].nunique())
+        n_never = int(self.data.loc[self.data[cohort] == 0, entity].nunique())
+        enough(who, len(self.data), 1, n_entities=n_units, min_entities=2,
+               n_periods=int(self.data[time].nunique()), min_periods=2, entity=entity, time=time)
+        if control_group == "never" and n_never == 0:
+            raise PanelError(f"{who}: no never-treated unit (cohort 0 or inf in {cohort!r}) for "
+                             "control_group='never'; use control_group='notyet'")
 
     def fit(self) -> EstimationResult:
         cs = CallawaySantAnna(

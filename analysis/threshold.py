@@ -19,6 +19,17 @@ import numpy as np
 import pandas as pd
 from linearmodels.panel import PanelOLS
 
+from analysis.checks import (
+    PanelError,
+    absorbed_columns,
+    blas_threads,
+    collinear_columns,
+    enough,
+    missing_keys,
+    no_duplicates,
+    numeric_columns,
+    require_columns,
+)
 from analysis.results import EstimationResult, from_linearmodels
 
 _STAGES = ("single", "double", "triple")
@@ -57,16 +68,24 @@ class PanelThreshold:
         cov_type: str = "clustered",
         ci_level: float = 0.95,
     ) -> None:
+        who = "PanelThreshold"
         if n_thresholds not in (1, 2, 3):
-            raise ValueError("n_thresholds must be 1, 2 or 3")
+            raise PanelError(f"{who}: n_thresholds={n_thresholds!r}; allowed: 1, 2 or 3")
         if not 0 < trim < 1.0 / (n_thresholds + 1):
-            raise ValueError("trim must lie in (0, 1/(n_thresholds+1))")
+            raise PanelError(f"{who}: trim={trim!r}; it must lie in (0, {1.0 / (n_thresholds + 1):.4g})")
         self.y, self.x, self.q = y, list(x_regime), q
         self.entity, self.time, self.controls = entity, time, list(controls)
         self.n_thresholds, self.trim, self.grid = n_thresholds, trim, grid
         self.time_effects, self.cov_type, self.ci_level = time_effects, cov_type, ci_level
-        cols = list(dict.fromkeys([entity, time, y, q, *self.x, *self.controls]))
-        df = data[cols].dropna().sort_values([entity, time], kind="stable")
+        vars_ = list(dict.fromkeys([y, q, *self.x, *self.controls]))
+        require_columns(data, [entity, time, *vars_], who)
+        missing_keys(data, [entity, time], who)
+        num = numeric_columns(data, vars_, who, [entity, time])
+        df = pd.concat([data[[entity, time]], num], axis=1).dropna().sort_values([entity, time], kind="stable")
+        no_duplicates(df, [entity, time], who)
+        n_e, n_t = int(df[entity].nunique()), int(df[time].nunique())
+        enough(who, len(df), (n_thresholds + 1) * len(self.x) + len(self.controls) + n_e, n_entities=n_e,
+               min_entities=2, n_periods=n_t, min_periods=2, entity=entity, time=time)
         self.data = df.reset_index(drop=True)
         self._prepare()
 
@@ -86,6 +105,7 @@ class PanelThreshold:
         self._Zt = self._demean(Z)
         self._yt = self._demean(df[self.y].to_numpy(dtype=float))
         self._X = df[self.x].to_numpy(dtype=float)
+        self._check_identified(Z)
         self._qv = df[self.q].to_numpy(dtype=float)
         perm = np.argsort(self._qv, kind="stable")
         self._perm = perm
@@ -99,7 +119,8 @@ class PanelThreshold:
         ok = (pos >= self._min) & (n - pos >= self._min)
         self._cand, self._pos = vals[ok], pos[ok]
         if self._cand.size == 0:
-            raise ValueError("no candidate threshold leaves trim share in each regime")
+            raise PanelError(f"PanelThreshold: no candidate threshold of {self.q!r} leaves "
+                             f"{self.trim:.3g} of the observations in each regime (too few distinct values)")
         xs = self._X[perm]
         ent = codes[perm]
         grp = np.lexsort((np.arange(n), ent))
@@ -118,6 +139,25 @@ class PanelThreshold:
         self._xs = xs
         self._start = np.r_[0, np.cumsum(np.bincount(codes))[:-1]]
         self._within = np.arange(n) - self._start[codes]
+
+    def _check_identified(self, Z: np.ndarray) -> None:
+        """Raise if a regressor or control has no within-entity variation or is collinear (linear model)."""
+        who = "PanelThreshold"
+        eff = "entity" + (" and time" if self.time_effects else "") + " effects"
+        tnames = [f"{self.time}[{v}]" for v in sorted(self.data[self.time].unique())[1:]] if self.time_effects else []
+        names = [*self.x, *self.controls, *tnames]
+        raw = np.column_stack([self._X, Z])
+        Xt = np.column_stack([self._demean(self._X), self._Zt])
+        within = Xt.copy()
+        if self.time_effects and Z.shape[1] > len(self.controls):
+            D = self._Zt[:, len(self.controls):]
+            within[:, :-D.shape[1]] -= D @ np.linalg.lstsq(D, within[:, :-D.shape[1]], rcond=None)[0]
+        for j in absorbed_columns(raw[:, :len(self.x) + len(self.controls)],
+                                  within[:, :len(self.x) + len(self.controls)], names, who, eff):
+            kind = "control" if j >= len(self.x) else "regressor"
+            raise PanelError(f"{who}: {kind} {names[j]!r} does not vary within the {eff} (constant or "
+                             "fixed per entity/period); it is not identified, drop it")
+        collinear_columns(Xt, names, who, why=f" after the {eff}")
 
     def _demean(self, a: np.ndarray) -> np.ndarray:
         a2 = a.reshape(self._n, -1)
@@ -220,6 +260,10 @@ class PanelThreshold:
 
     # ------------------------------------------------------------------ public
     def fit(self) -> EstimationResult:
+        with blas_threads(self._n * (len(self.x) * (self.n_thresholds + 1) + self._Zt.shape[1])):
+            return self._fit()
+
+    def _fit(self) -> EstimationResult:
         k = self.n_thresholds
         Y = self._yt[:, None]
         est = self._sequential(Y, k, keep_path=True)

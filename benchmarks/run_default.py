@@ -1,21 +1,32 @@
 """Benchmark of the default run (2008-2035): wall time per simulated year, per LP, peak memory.
 
 Also the share of each year spent in the study modules (TFP spillovers, city panel, firm
-outcomes); ``--no-studies`` runs the core alone. Prints figures; asserts nothing.
-Usage: python benchmarks/run_default.py [--policy cost_min_lp] [--seed 1] [--no-studies]
+outcomes); ``--no-studies`` runs the core alone. ``--against DIR`` runs the same measurement on
+another checkout of SuanLi (for example ``git worktree add /tmp/base HEAD~1``) in a subprocess in
+the same session, and prints both side by side. Prints figures; asserts nothing.
+Usage: python benchmarks/run_default.py [--policy cost_min_lp] [--seed 1] [--no-studies] [--against DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
+import subprocess
+import sys
 import time
+from pathlib import Path
 from dataclasses import replace
 
 import numpy as np
 
-from experiments.scenario import load_scenario
-from sim.model import SuanLiModel
+# Run as a script, this directory comes first on sys.path, where benchmarks/calibration.py would hide
+# the calibration package: drop it (the package comes from the install or PYTHONPATH).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from experiments.scenario import load_scenario  # noqa: E402
+from sim.model import SuanLiModel  # noqa: E402
 
 
 def _timed(step, totals: dict[str, float], name: str):
@@ -33,7 +44,12 @@ def main() -> None:
     ap.add_argument("--policy", default=None, help="policy after designation (default: the scenario's)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-studies", action="store_true", help="run the core without the study modules")
+    ap.add_argument("--against", help="another SuanLi checkout to measure in the same session (old vs new)")
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.against:
+        compare_with(args)
+        return
     cfg = load_scenario(args.scenario).config
     if args.no_studies:
         cfg = replace(cfg, studies=())
@@ -53,6 +69,9 @@ def main() -> None:
     total = time.perf_counter() - t0
     lp = np.array(model.lp_seconds)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.json:
+        print(json.dumps({"total_s": total, "per_year_s": float(np.mean(per_year)), "peak_mb": peak_mb}))
+        return
     n_firms, n_dcs = len(model.firms), len(model.dcs)
     print(f"default run {cfg.start_year}-{cfg.end_year}, policy before/after: {cfg.policy_before}/{cfg.policy_after}, seed {args.seed}")
     print(f"  agents at end: {n_firms} firms, {n_dcs} data centres, {len(model.provinces)} provinces; 96 snapshots a year")
@@ -72,6 +91,27 @@ def main() -> None:
         print(f"  LP solves: {solves} distinct (identical representative days reuse a solution); "
               f"{lp.sum() / solves * 1000:.0f} ms per LP solved")
     print(f"  peak memory (RSS) {peak_mb:8.0f} MB")
+
+
+def measure(root: Path, args) -> dict:
+    """Run this benchmark on the checkout at ``root`` in a fresh interpreter; its figures as a dict."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--json", "--seed", str(args.seed)]
+    cmd += ["--policy", args.policy] if args.policy else []
+    cmd += ["--scenario", args.scenario] if args.scenario else []
+    cmd += ["--no-studies"] if args.no_studies else []
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def compare_with(args) -> None:
+    here = Path(__file__).resolve().parents[1]
+    other = Path(args.against).resolve()
+    a, b = measure(other, args), measure(here, args)
+    print(f"default run, seed {args.seed}, policy {args.policy or 'scenario'}: {other} (old) vs {here} (new)")
+    for key, label in (("total_s", "total wall time (s)"), ("per_year_s", "per simulated year (s)"),
+                       ("peak_mb", "peak memory RSS (MB)")):
+        print(f"  {label:24s} old {a[key]:9.3f}   new {b[key]:9.3f}   new/old {b[key] / a[key]:.2f}")
 
 
 if __name__ == "__main__":

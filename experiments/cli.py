@@ -1,5 +1,10 @@
 """The ``suanli`` command line: run a scenario, an ensemble or a sweep, replicate the studies' tables on a
-run, list what is built in."""
+run, list what is built in.
+
+Every input is checked before anything is simulated; an expected error (a bad scenario, option,
+parameter, output location, policy file or scheduler) is one line on stderr with exit code 2,
+and a traceback only with ``--debug``.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,14 @@ HIGHLIGHT_YEARS = (2008, 2015, 2020, 2022, 2023, 2024, 2025, 2030, 2035)
 
 
 class UsageError(ValueError):
-    pass
+    """A command-line option whose value is not allowed."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad option as one line (``suanli: error: ...``) with exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"suanli: error: {self.prog}: {message}\n")
 
 
 def parse_years(text: str) -> tuple[int, int]:
@@ -43,7 +55,9 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def resolve(args) -> tuple:
-    """Scenario, config and seed from the common options."""
+    """Scenario, config and seed from the common options, all validated (policies loaded)."""
+    from experiments.scenario import check_policies
+
     scenario = load_scenario(args.scenario)
     config = scenario.config
     if args.years:
@@ -57,21 +71,40 @@ def resolve(args) -> tuple:
         if args.policy not in REGISTRY and ":" not in args.policy:
             raise UsageError(f"--policy = {args.policy!r}: must be one of {', '.join(sorted(REGISTRY))} or 'file.py:ClassName'")
         config = replace(config, policy_after=args.policy)
+        check_policies(config, f"{scenario.source} with --policy")
     seed = args.seed if getattr(args, "seed", None) is not None else (scenario.seed or 0)
+    if seed < 0:
+        raise UsageError(f"--seed = {seed}: must be a non-negative integer")
     return scenario, config, seed
+
+
+def _formats(args) -> tuple[str, ...]:
+    from sim.outputs import parse_formats
+
+    return parse_formats(args.formats or "parquet")
+
+
+def _workers(args) -> int:
+    if args.workers < 1:
+        raise UsageError(f"--workers = {args.workers}: must be an integer of at least 1")
+    return args.workers
 
 
 def cmd_run(args) -> int:
     from sim.model import SuanLiModel
-    from sim.outputs import format_summary, write_run
+    from sim.outputs import check_outputs, check_run_target, format_summary, write_run
 
     scenario, config, seed = resolve(args)
-    out = Path(args.out or f"suanli_out/{scenario.name}_seed{seed}")
+    formats = _formats(args)
+    outputs = check_outputs(args.outputs or "panels")
+    out = check_run_target(Path(args.out or f"suanli_out/{scenario.name}_seed{seed}"))
     t0 = time.perf_counter()
     model = SuanLiModel(config, seed=seed)
     model.run(progress=not args.quiet)
     wall = time.perf_counter() - t0
-    write_run(model, out, meta={"scenario": scenario.name, "scenario_file": scenario.source, "wall_seconds": None})
+    meta = {"scenario": scenario.name, "scenario_file": scenario.source, "scenario_description": scenario.description,
+            "wall_seconds": round(wall, 3), "command": "run"}
+    write_run(model, out, meta=meta, formats=formats, outputs=outputs)
     years = [y for y in HIGHLIGHT_YEARS if config.start_year <= y <= config.end_year]
     print(f"SuanLi run: scenario {scenario.name}, seed {seed}, {config.start_year}-{config.end_year}, "
           f"{wall:.1f} s; panels in {out}")
@@ -84,9 +117,15 @@ def cmd_ensemble(args) -> int:
 
     scenario, config, _ = resolve(args)
     seeds = parse_seeds(args.seeds)
+    workers = _workers(args)
+    backend = args.backend or ("dask" if args.scheduler else "serial")
+    if args.scheduler and backend != "dask":
+        raise UsageError(f"--scheduler = {args.scheduler!r}: needs --backend dask (got --backend {backend})")
     out = Path(args.out or f"suanli_out/{scenario.name}_ensemble")
     table = run_ensemble(config, seeds, out, scenario=scenario.name, scheduler=args.scheduler,
-                         workers=args.workers, backend=args.backend, progress=not args.quiet)
+                         workers=workers, backend=backend, progress=not args.quiet,
+                         outputs=args.outputs or "summary", formats=_formats(args), force=args.force,
+                         scheduler_timeout=args.scheduler_timeout)
     print(f"SuanLi ensemble: scenario {scenario.name}, {len(seeds)} seeds; results in {out}")
     years = [y for y in HIGHLIGHT_YEARS if config.start_year <= y <= config.end_year]
     shown = table[table["year"].isin(years)].copy()
@@ -105,43 +144,21 @@ def _scalar(text: str):
         return text
 
 
-def parse_grid(items: list[str]) -> dict[str, list]:
-    """``--set field=v1,v2`` pairs into a sweep grid: numbers, true/false, or names."""
-    grid = {}
-    for item in items:
-        key, sep, values = item.partition("=")
-        if not sep or not values:
-            raise UsageError(f"--set {item!r}: must be FIELD=V1,V2,...")
-        grid[key] = [_scalar(v.strip()) for v in values.split(",")]
-    return grid
-
-
-def cmd_sweep(args) -> int:
-    from experiments.sweep import sweep
-
-    _, config, _ = resolve(args)
-    grid = parse_grid(args.set or [])
-    try:
-        df = sweep(grid, parse_seeds(args.seeds), config, processes=args.processes, progress=not args.quiet)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
-    out = Path(args.out or "suanli_out/sweep")
-    out.mkdir(parents=True, exist_ok=True)
-    from experiments.ensemble import write_atomic
-
-    write_atomic(df, out / "sweep_summary")
-    last = df[df["year"] == config.end_year]
-    cols = ["seed", *grid.keys(), "racks_million", "dc_electricity_twh", "west_utilisation", "unserved_share", "dc_carbon_mt"]
-    print(f"SuanLi sweep with mesa.batch_run: {df['RunId'].nunique()} runs; results in {out}")
-    print(last[cols].to_string(index=False))
-    return 0
-
-
 def cmd_replicate(args) -> int:
     from experiments.ensemble import write_atomic
     from experiments.replication import replicate_run
 
     tables = [t.strip() for t in args.tables.split(",")] if args.tables else None
+    if args.out:
+        import os
+
+        parent = Path(args.out).parent
+        if not parent.is_dir():
+            raise UsageError(f"--out = {args.out!r}: folder {str(parent)!r} does not exist")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise UsageError(f"--out = {args.out!r}: folder {str(parent)!r} is not writable")
+        if Path(args.out).with_suffix(".parquet").is_dir():
+            raise UsageError(f"--out = {args.out!r}: {args.out}.parquet is a directory")
     try:
         reps = replicate_run(args.run_dir, tables)
     except (FileNotFoundError, ValueError) as err:
@@ -162,13 +179,18 @@ def cmd_replicate(args) -> int:
 def cmd_list(args) -> int:
     from sim.policies import available
 
-    print("scenarios: " + ", ".join(builtin_scenarios()))
+    print("scenarios:")
+    names = builtin_scenarios()
+    width = max(len(n) for n in names)
+    for name in names:
+        print(f"  {name:<{width}}  {load_scenario(name).description}")
     print("policies:  " + ", ".join(available()))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="suanli", description="SuanLi: the East-West computing-power economy.")
+    parser = OneLineParser(prog="suanli", description="SuanLi: the East-West computing-power economy.")
+    parser.add_argument("--debug", action="store_true", help="show a traceback on errors (also accepted after the subcommand)")
     sub = parser.add_subparsers(dest="command")
 
     def common(p):
@@ -181,22 +203,28 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one scenario and write its panels")
     common(run)
     run.add_argument("--seed", type=int, help="random seed (default: the scenario's, else 0)")
+    run.add_argument("--outputs", choices=("summary", "panels", "full"), default="panels",
+                     help="what to write: summary, panels (default: what replicate needs) or full (adds hourly snapshots, links, latent truths)")
+    run.add_argument("--formats", default="parquet", help="comma-separated: parquet (always), csv, dta (default parquet)")
     run.set_defaults(func=cmd_run)
 
     ens = sub.add_parser("ensemble", help="run seeded replications (serial, processes or Dask)")
     common(ens)
     ens.add_argument("--seeds", default="1-10", help="seeds, e.g. 1-20 or 1,3,5 (default 1-10)")
-    ens.add_argument("--backend", choices=("serial", "processes", "dask"), default="serial")
+    ens.add_argument("--backend", choices=("serial", "processes", "dask"), default=None,
+                     help="serial (default), processes or dask (implied by --scheduler)")
     ens.add_argument("--workers", type=int, default=2, help="worker processes for processes/dask (default 2)")
-    ens.add_argument("--scheduler", help="Dask scheduler address (default: a LocalCluster)")
+    ens.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786 (default: a LocalCluster)")
+    ens.add_argument("--scheduler-timeout", type=float, default=10.0, help="seconds to wait for the scheduler (default 10)")
+    ens.add_argument("--outputs", choices=("summary", "panels", "full"), default="summary",
+                     help="what each replication stores (default summary)")
+    ens.add_argument("--formats", default="parquet", help="comma-separated: parquet (always), csv, dta (default parquet)")
+    ens.add_argument("--force", action="store_true", help="recompute stored replications made with another scenario, config or version")
     ens.set_defaults(func=cmd_ensemble)
 
-    swp = sub.add_parser("sweep", help="sweep scenario fields x seeds with mesa.batch_run")
-    common(swp)
-    swp.add_argument("--set", action="append", help="FIELD=V1,V2 to sweep (repeatable), e.g. carbon_price_cny_per_t=0,200")
-    swp.add_argument("--seeds", default="1-3", help="seeds (default 1-3)")
-    swp.add_argument("--processes", type=int, default=1)
-    swp.set_defaults(func=cmd_sweep)
+    from experiments import sweep as _sweep
+
+    _sweep.add_parser(sub)
 
     rep = sub.add_parser("replicate", help="re-estimate the studies' tables on a run's panels")
     rep.add_argument("run_dir", help="output directory of `suanli run`")
@@ -207,20 +235,71 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="list built-in scenarios and policies")
     lst.set_defaults(func=cmd_list)
+    from experiments import compare as _compare
+
+    _compare.add_parser(sub)
+    from experiments import bench as _bench
+
+    _bench.add_parser(sub)
+    from experiments import calibrate as _calibrate
+
+    _calibrate.add_parser(sub)
+    from experiments import validate as _validate
+
+    _validate.add_parser(sub)
+    from experiments import dashboard as _dashboard
+
+    _dashboard.add_parser(sub)
     return parser
 
 
+PROJECT_PACKAGES = ("sim", "experiments", "calibration", "analysis")
+
+
+def expected_error(err: BaseException) -> bool:
+    """An error the user can fix from its one-line message: the project's own error classes
+    (bad scenario, option, parameter, output, policy, scheduler, accounting) and OS errors."""
+    from sim.market import AccountingError
+
+    own = type(err).__module__.split(".")[0] in PROJECT_PACKAGES or isinstance(err, UsageError)
+    return isinstance(err, OSError) or (own and isinstance(err, (ValueError, AccountingError)))
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, OSError) and err.filename and str(err.filename) not in text:
+        text += f": {err.filename}"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
+    from sim.outputs import Terminated, install_sigterm_handler
+
+    argv = list(argv if argv is not None else sys.argv[1:])
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
-    args = parser.parse_args(argv if argv is not None else sys.argv[1:])
+    args = parser.parse_args(argv)
     if not args.command:
-        args = parser.parse_args(["run", *(argv or [])])
+        parser.print_help()
+        return 0
+    install_sigterm_handler()
     try:
         return args.func(args)
-    except (ScenarioError, UsageError) as err:
-        print(f"suanli: error: {err}", file=sys.stderr)
+    except Terminated:
+        print("suanli: stopped by SIGTERM; temporary files removed", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        print("suanli: interrupted; temporary files removed", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if debug or not expected_error(err):
+            raise
+        print(f"suanli: error: {_one_line(err)}", file=sys.stderr)
         return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from experiments.cli import main as _main  # the package's classes, so that its errors are recognised
+
+    sys.exit(_main())

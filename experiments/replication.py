@@ -34,6 +34,8 @@ def load_study_samples(run_dir: str | Path) -> dict[str, pd.DataFrame]:
         path = run_dir / f"study_{name}.parquet"
         if path.is_file():
             out[name] = sample(pd.read_parquet(path))
+    if (run_dir / "provinces.parquet").is_file():
+        out["economy"] = pd.read_parquet(run_dir / "provinces.parquet")
     if not out:
         raise FileNotFoundError(f"{run_dir} has no study panels (study_provinces/cities/firms.parquet)")
     return out

@@ -142,12 +142,71 @@ def parse_scenario(raw: dict[str, Any], source: str = "<dict>") -> Scenario:
                 cfg[target] = tuple(value)
             else:
                 cfg[target] = value
-    config = ModelConfig(**cfg)
-    if config.end_year < config.start_year:
-        fail("scenario.end_year", config.end_year, f"at least scenario.start_year ({config.start_year})")
+    if not raw:
+        raise ScenarioError(f"scenario {source}: is empty; must have at least a [scenario] table (see experiments/scenarios/default.toml)")
+    start, end = cfg.get("start_year", ModelConfig.start_year), cfg.get("end_year", ModelConfig.end_year)
+    if end < start:
+        fail("scenario.end_year", end, f"at least scenario.start_year ({start})")
+    try:
+        config = ModelConfig(**cfg)
+    except ValueError as err:
+        raise ScenarioError(f"scenario {source}: {err}") from None
     if config.hubs_enabled and not (config.start_year <= config.designation_year):
         fail("hubs.designation_year", config.designation_year, f"no earlier than the start year {config.start_year}")
+    check_studies(config, source)
+    check_policy_options(config, source)
+    check_policies(config, source)
     return Scenario(meta["name"], meta["description"], config, seed, source, raw)
+
+
+def check_studies(config: ModelConfig, source: str = "<config>") -> None:
+    """Every name in ``[run] studies`` must be a registered study module."""
+    from sim.studies import STUDIES
+
+    unknown = [s for s in config.studies if s not in STUDIES]
+    if unknown:
+        raise ScenarioError(f"scenario {source}: run.studies = {list(config.studies)!r}: unknown study {unknown[0]!r} "
+                            f"(allowed: {', '.join(sorted(STUDIES))})")
+
+
+def check_policy_options(config: ModelConfig, source: str = "<config>") -> None:
+    """``[policy.options.NAME]`` only for a registered policy or a ``file.py:Class`` spec."""
+    known = set(available_policies())
+    for name, opts in config.policy_options.items():
+        if name not in known and ":" not in name:
+            raise ScenarioError(f"scenario {source}: policy.options.{name}: unknown policy {name!r} "
+                                f"(allowed: {', '.join(sorted(known))} or 'file.py:ClassName')")
+        if not isinstance(opts, dict):
+            raise ScenarioError(f"scenario {source}: policy.options.{name} = {opts!r}: must be a table of options")
+
+
+def check_policies(config: ModelConfig, source: str = "<config>") -> None:
+    """Load and instantiate each policy the run may use (before and after designation) with its
+    options, and check that it has ``assign(problem)``: a bad ``file.py:Class`` fails before simulating."""
+    import inspect
+
+    from sim.policies import make_policy
+
+    for key, spec in (("policy.before", config.policy_before), ("policy.after", config.policy_after)):
+        if not isinstance(spec, str):
+            continue
+        opts = config.policy_options.get(spec, {})
+        try:
+            policy = make_policy(spec, **opts)
+        except Exception as err:  # user code may raise anything while importing or constructing
+            reason = str(err).splitlines()[0] if str(err) else ""
+            raise ScenarioError(f"scenario {source}: {key} = {spec!r}: cannot be loaded "
+                                f"({type(err).__name__}{': ' + reason[:160] if reason else ''})") from None
+        assign = getattr(policy, "assign", None)
+        if not callable(assign):
+            raise ScenarioError(f"scenario {source}: {key} = {spec!r}: is not a policy (needs a method assign(problem))")
+        try:
+            inspect.signature(assign).bind(object())
+        except TypeError:
+            raise ScenarioError(f"scenario {source}: {key} = {spec!r}: assign() must take one argument, the "
+                                "SchedulingProblem") from None
+        except ValueError:
+            pass
 
 
 def load_scenario(path: str | Path | None = None) -> Scenario:
@@ -159,11 +218,17 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         p = SCENARIO_DIR / f"{path}.toml"
     if not p.exists():
         raise ScenarioError(f"scenario {path}: no such file (built-in: {', '.join(builtin_scenarios())})")
+    if p.is_dir():
+        raise ScenarioError(f"scenario {p}: is a directory; must be a TOML file or a built-in name ({', '.join(builtin_scenarios())})")
     try:
         with open(p, "rb") as fh:
             raw = tomllib.load(fh)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(f"scenario {p}: not valid TOML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise ScenarioError(f"scenario {p}: not a UTF-8 text file (byte {err.start}); must be TOML in UTF-8") from None
+    except OSError as err:
+        raise ScenarioError(f"scenario {p}: cannot be read ({err.strerror or err})") from None
     return parse_scenario(raw, str(p))
 
 

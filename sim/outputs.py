@@ -1,19 +1,34 @@
-"""Panels of a finished run, and writing them atomically as Parquet, CSV and Stata .dta.
+"""Panels of a finished run, and writing them safely: Parquet first, CSV and Stata .dta on request.
 
 Core panels come from the Mesa DataCollector (one per agent type) and the market logs;
-each study module adds its panel, its true parameters and its latent truths. A run's
-directory appears complete or not at all: files go to a temporary sibling that is
-renamed into place at the end.
+each study module adds its panel, its true parameters and its latent truths. How much is
+written is the *outputs level*: ``summary`` (the national summary by year, a few kB),
+``panels`` (plus agent, flow and study panels and truths: what ``suanli replicate`` reads)
+or ``full`` (plus hourly snapshots, link loads and latent truths).
+
+Nothing the program did not write is ever deleted or renamed: a run directory is built in
+a temporary sibling named ``.suanli-tmp.NAME.PID.TOKEN`` and moved into place only at the
+end; an existing target is replaced only if it is a SuanLi run whose every file the run's
+manifest (``run.json``) lists, and then atomically (one ``renameat2`` exchange on Linux).
+Temporary siblings of dead processes are removed at the next start; a SIGTERM raises
+:class:`Terminated` so that the temporary directory of the run being written is removed.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import hashlib
 import json
 import os
+import re
+import secrets
 import shutil
-import tempfile
+import signal
+import subprocess
 from datetime import datetime
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -24,9 +39,25 @@ from sim.agents import DataCentre, Firm, PowerSupplier, Province
 
 STATA_TIMESTAMP = datetime(2000, 1, 1)
 AGENT_PANELS = {"provinces": Province, "datacentres": DataCentre, "power": PowerSupplier, "firms_core": Firm}
-DTA_PANELS = ("provinces", "firms_core")
+OUTPUT_LEVELS = ("summary", "panels", "full")
+FORMATS = ("parquet", "csv", "dta")
+FULL_ONLY = ("snapshots", "links")
+TMP_PREFIX = ".suanli-tmp."
+OLD_PREFIX = ".suanli-old."
+RUN_FILE = "run.json"
+SIDE_FILES = (RUN_FILE, "summary.txt")
+_TMP_RE = re.compile(r"^\.suanli-(?:tmp|old)\.(?P<name>.*)\.(?P<host>[A-Za-z0-9_-]*)-(?P<pid>\d+)\.(?P<token>[0-9a-f]{8})$")
 
 
+class OutputError(ValueError):
+    """An output location or option that would lose data or cannot be written."""
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM so that ``finally`` blocks remove temporary files."""
+
+
+# ----- panels ---------------------------------------------------------------------------------------------
 def _agent_panel(model, agent_type, name: str) -> pd.DataFrame:
     df = model.datacollector.get_agenttype_vars_dataframe(agent_type)
     if df.empty:
@@ -37,23 +68,55 @@ def _agent_panel(model, agent_type, name: str) -> pd.DataFrame:
     return df.sort_values(["year", "agent_id"], kind="stable").reset_index(drop=True)
 
 
-def collect_panels(model) -> dict[str, pd.DataFrame]:
-    """All output tables of a run, by name."""
-    panels = {name: _agent_panel(model, t, name) for name, t in AGENT_PANELS.items()}
-    panels["summary"] = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+def panel_level(name: str) -> str:
+    """The smallest outputs level that writes panel ``name``."""
+    if name == "summary":
+        return "summary"
+    if name in FULL_ONLY or name.startswith("latent_"):
+        return "full"
+    return "panels"
+
+
+def collect_panels(model, outputs: str = "full") -> dict[str, pd.DataFrame]:
+    """The output tables of a run up to the ``outputs`` level (default all), by name."""
+    check_outputs(outputs)
+    keep = OUTPUT_LEVELS[: OUTPUT_LEVELS.index(outputs) + 1]
+    panels: dict[str, pd.DataFrame] = {"summary": model.datacollector.get_model_vars_dataframe().reset_index(drop=True)}
+    if outputs == "summary":
+        return panels
+    for name, t in AGENT_PANELS.items():
+        panels[name] = _agent_panel(model, t, name)
     panels["flows"] = pd.concat(model.flow_records, ignore_index=True) if model.flow_records else pd.DataFrame()
-    panels["snapshots"] = pd.concat(model.snapshot_records, ignore_index=True) if model.snapshot_records else pd.DataFrame()
-    panels["links"] = pd.concat(model.link_records, ignore_index=True) if model.link_records else pd.DataFrame()
+    if "full" in keep:
+        panels["snapshots"] = pd.concat(model.snapshot_records, ignore_index=True) if model.snapshot_records else pd.DataFrame()
+        panels["links"] = pd.concat(model.link_records, ignore_index=True) if model.link_records else pd.DataFrame()
     panels["parameters"] = model.params.to_frame().assign(value=lambda d: d["value"].astype(float))
     for name, study in model.studies.items():
         panels[f"study_{name}"] = study.panel()
         panels[f"truth_{name}"] = study.truth()
-        latent = study.latent()
-        if not latent.empty:
-            panels[f"latent_{name}"] = latent
-    return panels
+        if "full" in keep:
+            latent = study.latent()
+            if not latent.empty:
+                panels[f"latent_{name}"] = latent
+    return {k: v for k, v in panels.items() if panel_level(k) in keep}
 
 
+def check_outputs(outputs: str) -> str:
+    if outputs not in OUTPUT_LEVELS:
+        raise OutputError(f"--outputs = {outputs!r}: must be one of {', '.join(OUTPUT_LEVELS)}")
+    return outputs
+
+
+def parse_formats(text: str | Iterable[str]) -> tuple[str, ...]:
+    """``"parquet,csv"`` -> ("parquet", "csv"); Parquet is always written, so it comes first."""
+    raw = text if isinstance(text, str) else ",".join(text)
+    items = [t.strip() for t in raw.split(",") if t.strip()]
+    if not items or any(t not in FORMATS for t in items):
+        raise OutputError(f"--formats = {raw!r}: must be a comma-separated list of {', '.join(FORMATS)}")
+    return ("parquet", *[f for f in FORMATS[1:] if f in items])
+
+
+# ----- writing one table -------------------------------------------------------------------------------------
 def _stata_ready(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for col in out.columns:
@@ -64,7 +127,22 @@ def _stata_ready(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def stata_labels(panel: str, columns: Iterable[str]) -> dict[str, str]:
+    """Stata variable labels (at most 80 characters) from the data dictionary: meaning [unit]."""
+    from sim.dictionary import lookup
+
+    labels = {}
+    for col in columns:
+        entry = lookup(panel, col)
+        if entry is not None:
+            unit, meaning = entry
+            text = f"{meaning} [{unit}]" if unit and unit != "-" else meaning
+            labels[col] = text if len(text) <= 80 else text[:77] + "..."
+    return labels
+
+
 def write_table(df: pd.DataFrame, base: Path, formats: tuple[str, ...]) -> list[Path]:
+    """``df`` as ``base``.parquet (zstd) and, if listed, .csv and Stata 118 .dta with variable labels."""
     written = []
     if "parquet" in formats:
         df.to_parquet(base.with_suffix(".parquet"), index=False, engine="pyarrow", compression="zstd")
@@ -72,29 +150,220 @@ def write_table(df: pd.DataFrame, base: Path, formats: tuple[str, ...]) -> list[
     if "csv" in formats:
         pacsv.write_csv(pa.Table.from_pandas(df, preserve_index=False), base.with_suffix(".csv"))
         written.append(base.with_suffix(".csv"))
-    if "dta" in formats:
-        _stata_ready(df).to_stata(base.with_suffix(".dta"), write_index=False, time_stamp=STATA_TIMESTAMP, version=118)
+    if "dta" in formats and not df.empty:
+        _stata_ready(df).to_stata(base.with_suffix(".dta"), write_index=False, time_stamp=STATA_TIMESTAMP, version=118,
+                                  variable_labels=stata_labels(base.name, df.columns))
         written.append(base.with_suffix(".dta"))
     return written
 
 
-def write_run(model, out_dir: str | Path, meta: dict | None = None, formats: tuple[str, ...] = ("parquet", "csv")) -> Path:
-    """Write every panel of ``model`` to ``out_dir`` atomically; returns the directory."""
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+# ----- provenance ------------------------------------------------------------------------------------------
+_GIT: dict[str, str | None] = {}
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        for name, df in collect_panels(model).items():
-            fmts = formats + (("dta",) if (name in DTA_PANELS or name.startswith("study_")) and not df.empty else ())
-            write_table(df, tmp / name, fmts)
+        return version("suanli")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def git_commit() -> str | None:
+    """The commit of the source tree this package runs from (``+dirty`` if modified), or None outside git."""
+    if "commit" not in _GIT:
+        root = Path(__file__).resolve().parent.parent
+        try:
+            head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+            commit = head.stdout.strip() if head.returncode == 0 else None
+            if commit:
+                st = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, timeout=5)
+                commit += "+dirty" if st.returncode == 0 and st.stdout.strip() else ""
+        except (OSError, subprocess.SubprocessError):
+            commit = None
+        _GIT["commit"] = commit
+    return _GIT["commit"]
+
+
+def parameters_hash(params) -> str:
+    """SHA-256 of the structural parameters (section, name, value) a run used."""
+    t = params.to_frame()
+    text = "\n".join(f"{s}.{n}={float(v)!r}" for s, n, v in zip(t["section"], t["name"], t["value"]))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def config_dict(config) -> dict:
+    from dataclasses import asdict
+
+    return json.loads(json.dumps(asdict(config), sort_keys=True, default=list))
+
+
+# ----- where a run may go --------------------------------------------------------------------------------------
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temporaries(directory: str | Path) -> list[Path]:
+    """Remove SuanLi's own temporary directories (``.suanli-tmp.*`` / ``.suanli-old.*``) left in
+    ``directory`` by processes that no longer run; returns what was removed."""
+    removed = []
+    d = Path(directory)
+    if not d.is_dir():
+        return removed
+    for p in d.iterdir():
+        m = _TMP_RE.match(p.name)
+        if m and m["host"] == _host() and p.is_dir() and not p.is_symlink() and not _pid_alive(int(m["pid"])):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", os.uname().nodename if hasattr(os, "uname") else "host")
+
+
+def _owner_tag() -> str:
+    return f"{_host()}-{os.getpid()}.{secrets.token_hex(4)}"
+
+
+def temp_sibling(target: Path, prefix: str = TMP_PREFIX) -> Path:
+    """A new empty directory beside ``target`` named (host, pid) so that SuanLi recognises it as its own."""
+    tmp = target.with_name(f"{prefix}{target.name}.{_owner_tag()}")
+    tmp.mkdir()
+    return tmp
+
+
+def _manifest(directory: Path) -> list[str] | None:
+    try:
+        info = json.loads((directory / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or "seed" not in info:
+        return None
+    if isinstance(info.get("files"), list):
+        return [str(f) for f in info["files"]] + [RUN_FILE]
+    legacy = re.compile(r"^[a-z][a-z0-9_]*\.(parquet|csv|dta)$")
+    return sorted(p.name for p in directory.iterdir() if legacy.match(p.name) or p.name in SIDE_FILES)
+
+
+def foreign_entries(directory: Path) -> list[str]:
+    """Entries of ``directory`` that a SuanLi run did not write (all of them if it is not a run)."""
+    names = sorted(p.name for p in directory.iterdir())
+    listed = _manifest(directory)
+    if listed is None:
+        return names
+    return [n for n in names if n not in listed or (directory / n).is_dir()]
+
+
+def writable_location(path: Path, what: str = "--out") -> None:
+    """Raise ``OutputError`` unless ``path`` can be created: not ``.``, not a file, nearest existing parent writable."""
+    if path.resolve() == Path.cwd().resolve() or str(path) in ("", "."):
+        raise OutputError(f"{what} = {str(path)!r}: must name a new or SuanLi output directory, not the current directory")
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{what} = {str(path)!r}: is a file; must name a directory (the file is left untouched)")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{what} = {str(path)!r}: {parent} is not a writable directory")
+    if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"{what} = {str(path)!r}: is not writable")
+
+
+def check_run_target(out: str | Path, what: str = "--out") -> Path:
+    """Raise ``OutputError`` unless a run may be written to ``out``: new, empty, or a SuanLi run
+    made only of files it wrote (which is then replaced atomically)."""
+    out = Path(out)
+    if out.is_symlink():
+        out = out.resolve()  # write where the link points; the link itself is the user's and stays
+    writable_location(out, what)
+    if out.is_dir():
+        foreign = foreign_entries(out)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise OutputError(f"{what} = {str(out)!r}: directory holds files SuanLi did not write ({shown}); "
+                              "choose a new or empty directory")
+    return out
+
+
+_LIBC = None
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directory entries in one step (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    global _LIBC
+    if not hasattr(os, "uname") or os.uname().sysname != "Linux":
+        return False
+    try:
+        if _LIBC is None:
+            _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = _LIBC.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def replace_dir(src: Path, dst: Path) -> None:
+    """Move the finished directory ``src`` to ``dst``. An existing ``dst`` must be a SuanLi run
+    (checked again here); it is swapped out atomically and then removed."""
+    if not dst.exists():
+        os.rename(src, dst)
+        return
+    check_run_target(dst)
+    if _exchange(src, dst):
+        shutil.rmtree(src, ignore_errors=True)
+        return
+    old = dst.with_name(f"{OLD_PREFIX}{dst.name}.{_owner_tag()}")
+    os.rename(dst, old)
+    os.rename(src, dst)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_run(model, out_dir: str | Path, meta: dict | None = None, formats: tuple[str, ...] = ("parquet",),
+              outputs: str = "panels") -> Path:
+    """Write ``model``'s panels up to the ``outputs`` level in ``formats`` to ``out_dir``; returns the directory.
+
+    ``run.json`` records the seed, years, resolved config, parameters hash, package version,
+    git commit, the outputs level, formats and the list of files; ``meta`` adds to it.
+    """
+    check_outputs(outputs)
+    formats = parse_formats(formats)
+    out = check_run_target(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(out.parent)
+    tmp = temp_sibling(out)
+    try:
+        files: list[str] = []
+        for name, df in collect_panels(model, outputs).items():
+            files += [p.name for p in write_table(df, tmp / name, formats)]
+        (tmp / "summary.txt").write_text(format_summary(model) + "\n", encoding="utf-8")
+        files.append("summary.txt")
         info = {
             "seed": model.seed_value,
             "start_year": model.config.start_year,
             "end_year": model.config.end_year,
+            "config": config_dict(model.config),
+            "policy": {"before": model.config.policy_before, "after": model.config.policy_after,
+                       "options": model.config.policy_options},
+            "parameters_sha256": parameters_hash(model.params),
+            "package_version": package_version(),
+            "git_commit": git_commit(),
+            "outputs": outputs,
+            "formats": list(formats),
             **(meta or {}),
+            "files": sorted(files),
         }
-        (tmp / "run.json").write_text(json.dumps(info, indent=2, sort_keys=True, default=str) + "\n")
-        (tmp / "summary.txt").write_text(format_summary(model) + "\n")
+        (tmp / RUN_FILE).write_text(json.dumps(info, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -102,16 +371,26 @@ def write_run(model, out_dir: str | Path, meta: dict | None = None, formats: tup
     return out
 
 
-def replace_dir(src: Path, dst: Path) -> None:
-    """Move a finished directory into place, replacing ``dst`` if it exists."""
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(dst, old)
-        os.replace(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, dst)
+def read_run_info(directory: str | Path) -> dict | None:
+    """The ``run.json`` of a finished run directory, or None if there is none (or it is unreadable)."""
+    try:
+        info = json.loads((Path(directory) / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+# ----- signals ------------------------------------------------------------------------------------------------
+def _raise_terminated(signum, frame):
+    raise Terminated(f"signal {signum}")
+
+
+def install_sigterm_handler() -> None:
+    """Turn SIGTERM into a :class:`Terminated` exception in the main thread (so temporaries are removed)."""
+    try:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:
+        pass
 
 
 SUMMARY_COLUMNS = {
@@ -136,5 +415,6 @@ def format_summary(model, years: list[int] | None = None) -> str:
         df = df[df["year"].isin(years)]
     rows = {"year": df["year"].astype(int).astype(str)}
     for col, (label, fmt) in SUMMARY_COLUMNS.items():
-        rows[label] = df[col].map(lambda v, f=fmt: f.format(v))
+        if col in df:
+            rows[label] = df[col].map(lambda v, f=fmt: f.format(v))
     return pd.DataFrame(rows).to_string(index=False)

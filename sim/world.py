@@ -20,6 +20,10 @@ REGIONS = ("east", "central", "west", "northeast")
 IMPORT = "import"
 
 
+LONG_RUN_GROWTH = 0.045
+CONVERGENCE = 0.15
+
+
 def _read(name: str, data_dir: Path) -> pd.DataFrame:
     return pd.read_csv(data_dir / name, keep_default_na=False, na_values=[""])
 
@@ -45,6 +49,7 @@ class World:
     generation: pd.DataFrame
     technologies: pd.DataFrame
     national: pd.DataFrame
+    national_gdp: pd.DataFrame
 
     @classmethod
     def load(cls, data_dir: str | Path | None = None) -> "World":
@@ -63,6 +68,7 @@ class World:
             generation=gen,
             technologies=tech,
             national=_read("national_paths.csv", d).set_index("year"),
+            national_gdp=_read("national_gdp.csv", d).set_index("year"),
         )
 
     @property
@@ -106,6 +112,28 @@ class World:
         nat = loglinear(yrs, self.national[["consumption_twh"]].to_numpy(dtype=float), year)[0]
         share = self.provinces["elec_consumption_2023_twh"].to_numpy(dtype=float)
         return share / share.sum() * nat
+
+    def gdp_history(self, year: int) -> np.ndarray:
+        """Historical GDP (bn CNY, current prices) by province in ``year``: national GDP times the
+        province's share, the share log-linear between its 2008 and 2023 statistics. After 2023 the
+        national growth rate converges from its 2018-2023 mean to ``LONG_RUN_GROWTH`` at rate
+        ``CONVERGENCE`` and the shares' drift fades at the same rate (a projection, not history)."""
+        p, nat = self.provinces, self.national_gdp["gdp_bn_cny"]
+        s08 = p["gdp_2008_bn_cny"].to_numpy(float) / p["gdp_2008_bn_cny"].sum()
+        s23 = p["gdp_2023_bn_cny"].to_numpy(float) / p["gdp_2023_bn_cny"].sum()
+        drift = np.log(s23 / s08) / 15.0
+        last = int(nat.index.max())
+        if year <= last:
+            years_on = year - 2008
+            level = float(nat.loc[max(year, int(nat.index.min()))])
+        else:
+            g0 = float(np.log(nat.loc[last] / nat.loc[last - 5]) / 5.0)
+            k = np.arange(1, year - last + 1)
+            w = np.exp(-CONVERGENCE * k)
+            level = float(nat.loc[last] * np.exp(np.sum(w * g0 + (1 - w) * LONG_RUN_GROWTH)))
+            years_on = 15.0 + np.sum(np.exp(-CONVERGENCE * k))
+        share = s08 * np.exp(drift * years_on)
+        return level * share / share.sum()
 
     def gdp_growth(self) -> np.ndarray:
         """Mean nominal GDP growth 2008-2023 by province (log, 1/yr)."""

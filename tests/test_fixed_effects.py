@@ -6,33 +6,9 @@ import pytest
 import statsmodels.api as sm
 from linearmodels import PanelOLS
 
+from analysis.designs.fe_panel import fe_panel as _panel
 from analysis.fixed_effects import TwoWayFE
 from analysis.mechanism import MechanismTest
-
-
-def _panel(rng, n_ent=60, n_t=7, beta=(0.5, -0.3), rho=0.5, drop=0.0):
-    """Entity and year effects; x1 correlated with the entity effect; x1 and the errors AR(1) within entity."""
-    e = np.repeat(np.arange(n_ent), n_t)
-    t = np.tile(np.arange(n_t), n_ent)
-    alpha = rng.normal(size=n_ent)
-    lam = rng.normal(size=n_t)
-    xa = np.empty((n_ent, n_t))
-    xa[:, 0] = rng.normal(size=n_ent)
-    for s in range(1, n_t):
-        xa[:, s] = rho * xa[:, s - 1] + rng.normal(size=n_ent)
-    x1 = 0.8 * alpha[e] + xa.ravel()
-    x2 = rng.normal(size=e.size) + 0.5 * lam[t]
-    eps = np.empty((n_ent, n_t))
-    eps[:, 0] = rng.normal(size=n_ent)
-    for s in range(1, n_t):
-        eps[:, s] = rho * eps[:, s - 1] + rng.normal(size=n_ent)
-    het = 1.0 + 0.5 * np.abs(x2)
-    y = 1.0 + beta[0] * x1 + beta[1] * x2 + alpha[e] + lam[t] + het * eps.ravel()
-    df = pd.DataFrame({"firm": [f"f{i:03d}" for i in e], "year": 2017 + t, "x1": x1, "x2": x2, "y": y,
-                       "ind": e % 5})
-    if drop:
-        df = df.loc[rng.uniform(size=len(df)) > drop].reset_index(drop=True)
-    return df
 
 
 def _dummy_ols(df, entity=True, time=True):
@@ -49,7 +25,7 @@ def _dummy_ols(df, entity=True, time=True):
 def test_equals_linearmodels_panelols(cluster):
     rng = np.random.default_rng(11)
     df = _panel(rng, drop=0.1)
-    res = TwoWayFE(df, "y", ["x1", "x2"], "firm", "year", cluster=cluster).fit()
+    res = TwoWayFE(df, "y", ["x1", "x2"], "firm", "year", cluster=cluster, small_sample="linearmodels").fit()
     p = df.assign(firm=pd.factorize(df.firm, sort=True)[0]).set_index(["firm", "year"])
     mod = PanelOLS(p["y"], sm.add_constant(p[["x1", "x2"]]), entity_effects=True, time_effects=True)
     kw = {"cov_type": "robust"} if cluster is None else {
@@ -72,7 +48,7 @@ def test_equals_dummy_variable_ols_with_cluster_robust_se(drop):
     """
     rng = np.random.default_rng(12)
     df = _panel(rng, drop=drop)
-    res = TwoWayFE(df, "y", ["x1", "x2"], "firm", "year", cluster="entity").fit()
+    res = TwoWayFE(df, "y", ["x1", "x2"], "firm", "year", cluster="entity", small_sample="linearmodels").fit()
     ols = _dummy_ols(df)
     groups = pd.factorize(df.firm)[0]
     rob = ols.get_robustcov_results(cov_type="cluster", groups=groups, use_correction=True)
@@ -84,7 +60,7 @@ def test_equals_dummy_variable_ols_with_cluster_robust_se(drop):
     np.testing.assert_allclose(res.stats["R2 inclusive"], ols.rsquared, rtol=1e-10)
 
     groups_t = pd.factorize(df.year)[0]
-    res_t = TwoWayFE(df, "y", ["x1", "x2"], "firm", "year", cluster="time").fit()
+    res_t = TwoWayFE(df, "y", ["x1", "x2"], "firm", "year", cluster="time", small_sample="linearmodels").fit()
     rob_t = ols.get_robustcov_results(cov_type="cluster", groups=groups_t, use_correction=True)
     np.testing.assert_allclose(res_t.std_errors[["x1", "x2"]],
                                pd.Series(rob_t.bse, index=ols.params.index)[["x1", "x2"]], rtol=1e-8)
@@ -106,6 +82,57 @@ def test_one_way_nested_effect_not_counted():
                                pd.Series(rob.bse, index=ols.params.index)[["x1", "x2"]], rtol=1e-8)
 
 
+def _pyfixest_fe(*names):
+    """Fixed-effects part of a pyfixest formula in the order pyfixest 0.60 itself uses.
+
+    pyfixest 0.60 builds the effect columns from a ``set`` of the names but labels them in
+    formula order, so with the Python hash seed its nesting check can test the wrong
+    effect (seen as K = 3 instead of 9 here). Writing the names in the set's own iteration
+    order makes labels and columns agree whatever the hash seed.
+    """
+    return " + ".join(set(names))
+
+
+@pytest.mark.parametrize("effects", [(True, True), (True, False), (False, True), (False, False)])
+@pytest.mark.parametrize("cluster", ["entity", "time", "both", "ind", None])
+def test_default_se_equal_pyfixest_default(effects, cluster):
+    """Default small_sample='fixest': coefficients, SEs and t df equal pyfixest's feols defaults
+    (CRV1 with G/(G-1)(N-1)/(N-K), K without the effects nested in the clusters; HC1 otherwise)."""
+    import pyfixest as pf
+
+    rng = np.random.default_rng(18)
+    df = _panel(rng, drop=0.1)
+    df["e"] = pd.factorize(df["firm"])[0]
+    ee, te = effects
+    fes = [v for v, on in (("e", ee), ("year", te)) if on]
+    fml = "y ~ x1 + x2" + (f" | {_pyfixest_fe(*fes)}" if fes else "")
+    vcov = {"entity": {"CRV1": "e"}, "time": {"CRV1": "year"}, "both": {"CRV1": "e+year"},
+            "ind": {"CRV1": "ind"}, None: "hetero"}[cluster]
+    ref = pf.feols(fml, df, vcov=vcov)
+    res = TwoWayFE(df, "y", ["x1", "x2"], "firm", "year", entity_effects=ee, time_effects=te, cluster=cluster).fit()
+    names = ["x1", "x2"]
+    np.testing.assert_allclose(res.params[names].to_numpy(), ref.coef()[names].to_numpy(), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(res.std_errors[names].to_numpy(), ref.se()[names].to_numpy(), rtol=1e-6)
+    assert res.df_resid == float(ref._df_t)
+    if cluster == "entity" and ee:
+        lm = TwoWayFE(df, "y", ["x1", "x2"], "firm", "year", entity_effects=ee, time_effects=te,
+                      small_sample="linearmodels").fit()
+        if te:
+            assert (lm.std_errors[names] > res.std_errors[names] * 1.01).all(), "linearmodels' rule counts the nested effects"
+
+
+def test_small_sample_none_is_cr0():
+    import pyfixest as pf
+
+    rng = np.random.default_rng(19)
+    df = _panel(rng, drop=0.1)
+    df["e"] = pd.factorize(df["firm"])[0]
+    ref = pf.feols(f"y ~ x1 + x2 | {_pyfixest_fe('e', 'year')}", df, vcov={"CRV1": "e"},
+                   ssc=pf.ssc(k_adj=False, G_adj=False))
+    res = TwoWayFE(df, "y", ["x1", "x2"], "firm", "year", small_sample="none").fit()
+    np.testing.assert_allclose(res.std_errors[["x1", "x2"]].to_numpy(), ref.se().to_numpy(), rtol=1e-6)
+
+
 def test_pooled_equals_statsmodels_hc1():
     rng = np.random.default_rng(14)
     df = _panel(rng)
@@ -120,7 +147,8 @@ def test_cluster_column_and_drop_absorbed():
     rng = np.random.default_rng(15)
     df = _panel(rng)
     df["size"] = df.groupby("firm")["x1"].transform("mean")
-    res = TwoWayFE(df, "y", ["x1", "x2", "size"], "firm", "year", cluster="ind", drop_absorbed=True).fit()
+    res = TwoWayFE(df, "y", ["x1", "x2", "size"], "firm", "year", cluster="ind", drop_absorbed=True,
+                   small_sample="linearmodels").fit()
     assert "size" not in res.params.index
     ols = _dummy_ols(df)
     rob = ols.get_robustcov_results(cov_type="cluster", groups=df["ind"].to_numpy(), use_correction=True)

@@ -7,22 +7,8 @@ import statsmodels.api as sm
 from linearmodels import IV2SLS as LMIV2SLS
 from scipy import linalg
 
+from analysis.designs.bartik import iv_panel as _data
 from analysis.iv import IV2SLS, bartik_instrument, kleibergen_paap
-
-
-def _data(rng, n_ent=200, n_t=6, pi=(0.5, 0.3), beta=0.7, fe=True, hetero=True):
-    e = np.repeat(np.arange(n_ent), n_t)
-    t = np.tile(np.arange(n_t), n_ent)
-    n = e.size
-    z1, z2, w = rng.normal(size=n), rng.normal(size=n), rng.normal(size=n)
-    scale = (1.0 + 0.5 * np.abs(z1)) if hetero else 1.0
-    u = (0.5 * rng.normal(size=n_ent)[e] + rng.normal(size=n)) * scale
-    v = 0.6 * u + rng.normal(size=n)
-    ai = rng.normal(size=n_ent)[e] if fe else 0.0
-    lt = rng.normal(size=n_t)[t] if fe else 0.0
-    d = pi[0] * z1 + pi[1] * z2 + 0.2 * w + ai + lt + v
-    y = 1.0 + beta * d - 0.3 * w + ai + lt + u
-    return pd.DataFrame({"firm": e, "year": 2017 + t, "y": y, "d": d, "z1": z1, "z2": z2, "w": w})
 
 
 def _lm_fit(df, exog_cols, cluster=None, robust=True, dummies=()):

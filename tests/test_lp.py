@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from sim.market import DEFERRABLE, INFERENCE, INTELLIGENT, TRAINING, SchedulingProblem, check_assignment, total_cost, unserved
+from sim.market import DEFERRABLE, INFERENCE, INTELLIGENT, TRAINING, SchedulingProblem, check_assignment, total_cost
 from sim.policies import make_policy
 from sim.policies.cost_min_lp import solve_schedule_lp
 from tests.conftest import random_problem
@@ -110,3 +110,74 @@ def test_national_market_serves_only_work_worth_its_price():
     # tranche values are 1.5x, 0.6x and 0.25x of 6 CNY: posted prices 5-8 CNY price out the two lower tranches
     assert u.sum() >= 0.5 * problem.demand.sum() - 1e-6
     assert (a.served.sum() > 0)
+
+
+def test_warm_start_reaches_the_cold_optimum_with_one_model():
+    from sim.policies.cost_min_lp import ScheduleLP
+
+    rng = np.random.default_rng(11)
+    base = random_problem(rng, n=7, hours=6, tight=0.7)
+    warm = ScheduleLP()
+    for step in range(5):
+        p = random_problem(np.random.default_rng(11), n=7, hours=6, tight=0.7)
+        p.energy_cost = base.energy_cost * rng.uniform(0.8, 1.2, base.energy_cost.shape)
+        p.demand = base.demand * rng.uniform(0.7, 1.3, base.demand.shape)
+        p.capacity = base.capacity * rng.uniform(0.8, 1.2, (1, 1, 1))
+        w = warm.solve(p, p.energy_cost, p.transfer_cost)
+        c = solve_schedule_lp(p, p.energy_cost, p.transfer_cost)
+        assert w.objective == pytest.approx(c.objective, rel=1e-9)
+        assert w.assignment.info["warm"] == (step > 0)
+        check_assignment(p, w.assignment)
+    assert warm.builds == 1
+    assert sum(warm.iterations[1:]) < 4 * warm.iterations[0]
+
+
+def test_a_new_route_pattern_rebuilds_the_model():
+    from sim.policies.cost_min_lp import ScheduleLP
+
+    p = random_problem(np.random.default_rng(2), n=5, hours=3)
+    lp = ScheduleLP()
+    lp.solve(p, p.energy_cost, p.transfer_cost)
+    p.latency_bound = p.latency_bound * 0.5
+    sol = lp.solve(p, p.energy_cost, p.transfer_cost)
+    assert lp.builds == 2
+    assert sol.objective == pytest.approx(solve_schedule_lp(p, p.energy_cost, p.transfer_cost).objective, rel=1e-9)
+
+
+def test_lp_matches_scipy_highs_on_the_same_problem():
+    """The highspy model against scipy's linprog on a dense restatement of the day's LP."""
+    from scipy.optimize import linprog
+
+    p = random_problem(np.random.default_rng(9), n=4, hours=3, tight=0.5)
+    n_o, n_k, n_d, n_p, n_h = p.shape
+    allowed = p.allowed()
+    # variables x[o,k,d,p,h] for every cell (forbidden and wrong-hour cells bounded to 0) and u[o,k,h]
+    nx = n_o * n_k * n_d * n_p * n_h
+    idx = np.arange(nx).reshape(p.shape)
+    cost = (p.transfer_cost.transpose(0, 2, 1)[:, :, :, None, None] + p.energy_cost[None, None]).ravel()
+    c = np.concatenate([cost, np.repeat(p.value, n_h)[None, :].repeat(n_o, 0).ravel()])
+    ub = np.where(np.broadcast_to(allowed[..., None], p.shape), np.inf, 0.0).ravel()
+    rows, b = [], []
+    for o in range(n_o):
+        for k in range(n_k):
+            hours = [None] if p.deferrable[k] else range(n_h)
+            for h in hours:
+                row = np.zeros(nx + n_o * n_k * n_h)
+                if h is None:
+                    row[idx[o, k].ravel()] = 1.0
+                    row[nx + (o * n_k + k) * n_h:nx + (o * n_k + k + 1) * n_h] = 1.0
+                    b.append(p.demand[o, k].sum())
+                else:
+                    row[idx[o, k, :, :, h].ravel()] = 1.0
+                    row[nx + (o * n_k + k) * n_h + h] = 1.0
+                    b.append(p.demand[o, k, h])
+                rows.append(row)
+    cap = np.zeros((n_d * n_p * n_h, nx + n_o * n_k * n_h))
+    for d in range(n_d):
+        for q in range(n_p):
+            for h in range(n_h):
+                cap[(d * n_p + q) * n_h + h, idx[:, :, d, q, h].ravel()] = 1.0
+    bounds = np.column_stack([np.zeros(c.size), np.concatenate([ub, np.full(n_o * n_k * n_h, np.inf)])])
+    ref = linprog(c, A_ub=cap, b_ub=p.capacity.ravel(), A_eq=np.array(rows), b_eq=np.array(b), bounds=bounds, method="highs")
+    ours = solve_schedule_lp(p, p.energy_cost, p.transfer_cost)
+    assert ours.objective == pytest.approx(ref.fun, rel=1e-9)

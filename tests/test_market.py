@@ -90,3 +90,26 @@ def test_user_policy_from_a_file(tmp_path):
 def test_unknown_policy_names_the_allowed():
     with pytest.raises(ValueError, match="allowed .*cost_min_lp"):
         make_policy("cheapest")
+
+
+def test_sparse_assignment_sums_duplicate_routes_and_densifies():
+    problem = random_problem(np.random.default_rng(3), n=3, hours=2)
+    routes = np.array([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 0, 0]])
+    flow = np.array([[0.5, 0.0], [0.25, 0.5], [1.0, 2.0]])
+    a = Assignment(routes=routes, flow=flow, shape=problem.shape)
+    r, f = a.sparse()
+    assert len(r) == 2 and np.allclose(f.sum(), flow.sum())
+    x = a.served
+    assert x[0, 0, 1, 1].tolist() == [0.75, 0.5] and x[2, 2, 0, 0].tolist() == [1.0, 2.0] and x.sum() == flow.sum()
+    back = Assignment(x)
+    r2, f2 = back.sparse()
+    assert np.array_equal(r2, r) and np.allclose(f2, f)
+
+
+def test_rule_and_lp_assignments_are_sparse():
+    problem = random_problem(np.random.default_rng(5), n=12, hours=4, tight=2.0)
+    for name in ("east_west_rule", "cost_min_lp"):
+        a = make_policy(name).assign(problem)
+        r, f = a.sparse()
+        assert len(r) < problem.allowed().sum()
+        assert (f.sum(axis=1) > 0).all()

@@ -5,34 +5,8 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
+from analysis.designs.nvar_spillover import TRUTH, geometric_W, simulate
 from analysis.nvar import NVAR, network_lag, validate_weights
-
-TRUTH = {"beta0": 0.5, "beta1": 0.8, "beta2": 0.4, "alpha": 0.3, "z": -0.5}
-
-
-def geometric_W(rng, n, radius):
-    """Random geometric graph in the unit square, inverse-distance weights, row-normalised."""
-    pts = rng.uniform(size=(n, 2))
-    d = np.linalg.norm(pts[:, None] - pts[None], axis=2)
-    W = np.where((d < radius) & (d > 0), 1.0 / np.where(d > 0, d, 1.0), 0.0)
-    rs = W.sum(axis=1, keepdims=True)
-    return np.divide(W, rs, out=np.zeros_like(W), where=rs > 0)
-
-
-def simulate(rng, W, T, p=TRUTH, fe_e=None, fe_t=None, lag=True, burn=20):
-    n = W.shape[0]
-    fe_e = np.zeros(n) if fe_e is None else fe_e
-    fe_t = np.zeros(T + burn) if fe_t is None else np.concatenate([np.zeros(burn), fe_t])
-    x = rng.normal(size=(T + burn, n)) + 0.5 * fe_e
-    z = rng.normal(size=(T + burn, n))
-    y = np.zeros((T + burn, n))
-    for t in range(1, T + burn):
-        y[t] = (p["beta0"] + p["beta1"] * x[t] @ W.T + (p["beta2"] * y[t - 1] if lag else 0.0)
-                + p["alpha"] * x[t] + p["z"] * z[t] + fe_e + fe_t[t] + rng.normal(size=n))
-    s = slice(burn, None)
-    return pd.DataFrame({"prov": np.tile([f"p{i:03d}" for i in range(n)], T),
-                         "year": np.repeat(2008 + np.arange(T), n),
-                         "y": y[s].ravel(), "x": x[s].ravel(), "z": z[s].ravel()})
 
 
 def hand_design(df, W, effects=None, interact=None):
@@ -73,7 +47,7 @@ def test_agrees_with_statsmodels_on_hand_built_design(effects, cov):
     rng = np.random.default_rng(1)
     W = geometric_W(rng, 30, 0.4)
     df = simulate(rng, W, 15).sample(frac=1.0, random_state=3)
-    res = NVAR(df, "y", "x", W, "prov", "year", controls=["z"], cov=cov, effects=effects).fit()
+    res = NVAR(df, "y", "x", W, "prov", "year", controls=["z"], cov=cov, effects=effects, small_sample="full").fit()
     y, X, g = hand_design(df.reset_index(drop=True), W, effects)
     if cov == "robust":
         ref = sm.OLS(y, X).fit(cov_type="HC1")
@@ -172,3 +146,79 @@ def test_weight_validation():
         validate_weights(-good, ents)
     with pytest.raises(ValueError, match="index and columns"):
         validate_weights(pd.DataFrame(good, index=["a", "b", "d"], columns=ents), ents)
+
+
+def _effects_coded(codes):
+    """Sum-to-zero dummies built independently of analysis.nvar: level k -> e_k, last level -> -1."""
+    levels = np.unique(codes)
+    D = np.zeros((len(codes), len(levels) - 1))
+    for j, lv in enumerate(levels[:-1]):
+        D[codes == lv, j] = 1.0
+    D[codes == levels[-1], :] = -1.0
+    return D
+
+
+def _kept_rows(df, W):
+    """Rows hand_design keeps (every linked neighbour observed at t and the own lag observed)."""
+    ents = sorted(df.prov.unique())
+    obs = {(r.prov, r.year) for r in df.itertuples()}
+    keep = []
+    for r in df.itertuples():
+        i = ents.index(r.prov)
+        ok = (r.prov, r.year - 1) in obs and all((e, r.year) in obs for j, e in enumerate(ents) if W[i, j] != 0)
+        keep.append(ok)
+    return df.loc[np.array(keep)].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("effects", ["entity", "time", "two-way"])
+@pytest.mark.parametrize("cov", ["robust", "cluster", "nonrobust"])
+def test_effects_coded_constant_on_unbalanced_panel(effects, cov):
+    """beta0 (and every SE, with the full-K rule) equal statsmodels OLS on an effects-coded design,
+    also on an unbalanced panel, where beta0 is not the grand mean."""
+    rng = np.random.default_rng(7)
+    W = geometric_W(rng, 25, 0.45)
+    df = simulate(rng, W, 12, fe_e=rng.normal(size=25), fe_t=rng.normal(size=12))
+    df = df.drop(index=rng.choice(len(df), 25, replace=False)).reset_index(drop=True)
+    res = NVAR(df, "y", "x", W, "prov", "year", controls=["z"], cov=cov, effects=effects, small_sample="full").fit()
+    y, X, _ = hand_design(df, W)
+    kept = _kept_rows(df, W)
+    assert len(kept) == len(y)
+    blocks = [X]
+    if effects in ("entity", "two-way"):
+        blocks.append(pd.DataFrame(_effects_coded(kept.prov.to_numpy())).add_prefix("e"))
+    if effects in ("time", "two-way"):
+        blocks.append(pd.DataFrame(_effects_coded(kept.year.to_numpy())).add_prefix("t"))
+    Z = pd.concat(blocks, axis=1)
+    if cov == "robust":
+        ref = sm.OLS(y, Z).fit(cov_type="HC1")
+    elif cov == "cluster":
+        ref = sm.OLS(y, Z).fit(cov_type="cluster", cov_kwds={"groups": pd.factorize(kept.prov)[0]})
+    else:
+        ref = sm.OLS(y, Z).fit()
+    for ours, theirs in {"beta0": "const", "beta1": "net", "beta2": "lag", "alpha": "x", "z": "z"}.items():
+        np.testing.assert_allclose(res.params[ours], ref.params[theirs], rtol=0, atol=1e-9, err_msg=ours)
+        np.testing.assert_allclose(res.std_errors[ours], ref.bse[theirs], rtol=1e-8, err_msg=ours)
+    cov_ref = pd.DataFrame(np.asarray(ref.cov_params()), index=Z.columns, columns=Z.columns)
+    np.testing.assert_allclose(res.cov.loc["beta0", "beta1"], cov_ref.loc["const", "net"], rtol=1e-7)
+    np.testing.assert_allclose(res.stats["R2"], ref.rsquared, rtol=1e-10)
+
+
+@pytest.mark.parametrize("effects", [None, "entity", "two-way"])
+def test_cluster_se_default_equals_pyfixest(effects):
+    """Default small_sample='fixest' = pyfixest's default CRV1 (entity effects nested in the clusters)."""
+    import pyfixest as pf
+
+    rng = np.random.default_rng(8)
+    W = geometric_W(rng, 40, 0.35)
+    df = simulate(rng, W, 12, fe_e=rng.normal(size=40), fe_t=rng.normal(size=12))
+    res = NVAR(df, "y", "x", W, "prov", "year", controls=["z"], cov="cluster", effects=effects).fit()
+    y, X, g = hand_design(df, W)
+    kept = _kept_rows(df, W)
+    d = X.drop(columns="const").assign(y=y, e=g, t=pd.factorize(kept.year)[0])
+    # effect names in pyfixest 0.60's own (set) order, see tests/test_fixed_effects.py::_pyfixest_fe
+    fe = {None: "", "entity": " | e", "two-way": " | " + " + ".join(set(["e", "t"]))}[effects]
+    ref = pf.feols("y ~ net + lag + x + z" + fe, d, vcov={"CRV1": "e"})
+    for ours, theirs in {"beta1": "net", "beta2": "lag", "alpha": "x", "z": "z"}.items():
+        np.testing.assert_allclose(res.params[ours], ref.coef()[theirs], rtol=0, atol=1e-8, err_msg=ours)
+        np.testing.assert_allclose(res.std_errors[ours], ref.se()[theirs], rtol=1e-6, err_msg=ours)
+    assert res.df_resid == float(ref._df_t) == 39

@@ -1,20 +1,13 @@
 """Tests of analysis.psm on data simulated with selection on observables."""
 
 import numpy as np
+import pytest
 import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
+from analysis.designs.psm_selection import selection_sample as _dgp
 from analysis.psm import PSM
-
-
-def _dgp(rng, n, a=-0.5, b1=0.8, b2=-0.6):
-    x1, x2 = rng.normal(size=n), rng.normal(size=n)
-    p = 1 / (1 + np.exp(-(a + b1 * x1 + b2 * x2)))
-    d = rng.random(n) < p
-    tau = 1.0 + 0.5 * x1
-    y = 1 + x1 + 0.5 * x2**2 + tau * d + rng.normal(size=n)
-    return pd.DataFrame(dict(d=d.astype(int), x1=x1, x2=x2, y=y)), tau
 
 
 def test_logit_scores_equal_statsmodels_logit():
@@ -123,3 +116,49 @@ def test_balance_improves_and_matched_sample_reproduces_att():
     assert abs(m.loc[m["d"] == 0, "_weight"].sum() - m["_target"].sum()) < 1e-9
     wls = sm.WLS(m["y"], sm.add_constant(m["d"].astype(float)), weights=m["_weight"]).fit()
     assert abs(wls.params["d"] - res.params["ATT"]) < 1e-10
+
+
+def _ai2006_direct(lin, d, y, M, J, estimand):
+    """Abadie & Imbens (2006) estimator and variances by loops over units (tie-free sample)."""
+    n = len(y)
+    idx = np.arange(n)
+    targets = {"ATT": idx[d], "ATC": idx[~d], "ATE": idx}[estimand]
+    K = np.zeros(n)
+    yhat = {1: y.astype(float).copy(), 0: y.astype(float).copy()}
+    for i in idx:
+        if i not in set(targets):
+            continue
+        other = idx[d != d[i]]
+        nn = other[np.argsort(np.abs(lin[other] - lin[i]))[:M]]
+        yhat[0 if d[i] else 1][i] = y[nn].mean()
+        K[nn] += 1
+    sig = np.empty(n)
+    for i in idx:
+        same = idx[(d == d[i]) & (idx != i)]
+        nn = same[np.argsort(np.abs(lin[same] - lin[i]))[:J]]
+        sig[i] = J / (J + 1) * (y[i] - y[nn].mean()) ** 2
+    tau_i = (yhat[1] - yhat[0])[targets]
+    tau = tau_i.mean()
+    N = len(targets)
+    if estimand == "ATE":
+        v_pop = (np.sum((tau_i - tau) ** 2) + np.sum(((K / M) ** 2 + (2 * M - 1) / M * K / M) * sig)) / N**2
+        v_cond = np.sum((1 + K / M) ** 2 * sig) / N**2
+    else:
+        tgt = d if estimand == "ATT" else ~d
+        v_pop = (np.sum((tau_i - tau) ** 2) + np.sum((K * (K - 1) / M**2 * sig)[~tgt])) / N**2
+        v_cond = np.sum((tgt - (~tgt) * K / M) ** 2 * sig) / N**2
+    return tau, np.sqrt(v_pop), np.sqrt(v_cond)
+
+
+@pytest.mark.parametrize("estimand", ["ATT", "ATC", "ATE"])
+@pytest.mark.parametrize("k,J", [(1, 1), (4, 4), (3, 2)])
+def test_abadie_imbens_variance_equals_direct_formula(estimand, k, J):
+    rng = np.random.default_rng(17)
+    df, _ = _dgp(rng, 160)
+    res = PSM(df, "d", ["x1", "x2"], "y", k=k, estimand=estimand, var_matches=J).fit()
+    lin = smf.logit("d ~ x1 + x2", data=df).fit(disp=0).fittedvalues.to_numpy()
+    assert np.unique(lin).size == lin.size, "sample must be tie-free"
+    tau, se, se_cond = _ai2006_direct(lin, df["d"].to_numpy() == 1, df["y"].to_numpy(), k, J, estimand)
+    np.testing.assert_allclose(res.params[estimand], tau, rtol=1e-12)
+    np.testing.assert_allclose(res.std_errors[estimand], se, rtol=1e-10)
+    np.testing.assert_allclose(res.stats[f"{estimand} SE (conditional on X)"], se_cond, rtol=1e-10)

@@ -26,7 +26,7 @@ def test_samples_have_the_studies_windows(run_dir):
     s = load_study_samples(run_dir)
     prov, city, firm = s["provinces"], s["cities"], s["firms"]
     assert (prov["year"].min(), prov["year"].max(), len(prov)) == (2008, 2022, 450)
-    assert prov["DF_qual"].notna().sum() == 330
+    assert prov["DF_qual"].notna().sum() == 450  # seed 000 Table 1: DF_qual on all 450 province-years
     assert (city["year"].min(), city["year"].max(), len(city)) == (2017, 2022, 336 * 6)
     assert (firm["year"].min(), firm["year"].max()) == (2017, 2023)
     raw = pd.read_parquet(run_dir / "study_firms.parquet")

@@ -1,36 +1,11 @@
 """Tests of the panel stochastic frontier (analysis/sfa.py) on simulated panels."""
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import integrate, optimize, stats
 
+from analysis.designs.sfa_bc92 import TL, TL_NAMES, panel, translog
 from analysis.sfa import PanelSFA
-
-TL = dict(const=1.0, K=0.45, L=0.5, t=0.03, KK=-0.05, KL=0.02, Kt=0.004, LL=-0.04, Lt=-0.003, tt=-0.002)
-TL_NAMES = {"const": "const", "K": "K", "L": "L", "t": "t", "KK": "0.5*K^2", "KL": "K*L",
-            "Kt": "K*t", "LL": "0.5*L^2", "Lt": "L*t", "tt": "0.5*t^2"}
-
-
-def translog(b, lk, ll, t):
-    return (b["const"] + b["K"] * lk + b["L"] * ll + b["t"] * t + 0.5 * b["KK"] * lk**2
-            + b["KL"] * lk * ll + b["Kt"] * lk * t + 0.5 * b["LL"] * ll**2 + b["Lt"] * ll * t
-            + 0.5 * b["tt"] * t**2)
-
-
-def panel(rng, N, T, frontier, eta=0.0, su=0.4, sv=0.2, mu=0.0, scale=None, xnoise=0.3):
-    """Simulated log panel; returns DataFrame (logs) and true u_it."""
-    ent = np.repeat(np.arange(N), T)
-    t = np.tile(np.arange(1, T + 1), N).astype(float)
-    lk = rng.normal(0, 1, N)[ent] + rng.normal(0, xnoise, N * T) + 0.05 * t
-    ll = rng.normal(0, 1, N)[ent] + rng.normal(0, xnoise, N * T) + 0.02 * t
-    z = rng.normal(0, 1, N * T)
-    ui = stats.truncnorm.rvs((0 - mu) / su, np.inf, loc=mu, scale=su, size=N, random_state=rng)
-    g = np.exp(-eta * (t - T)) if scale is None else np.exp(scale * z)
-    u = g * ui[ent]
-    y = frontier(lk, ll, t) + rng.normal(0, sv, N * T) - u
-    df = pd.DataFrame({"id": ent, "year": 2007 + t.astype(int), "y": y, "K": lk, "L": ll, "z": z})
-    return df, u
 
 
 def test_loglik_equals_numerical_integration():

@@ -4,32 +4,8 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from analysis.designs.staggered_cohort_effects import staggered_panel as _panel
 from analysis.staggered_did import StaggeredDiD
-
-T = 8
-EFFECT = {3: 1.0, 5: 0.5, 7: 0.2}
-
-
-def _tau(G, t):
-    base = np.select([G == 3, G == 5, G == 7], [EFFECT[3], EFFECT[5], EFFECT[7]], 0.0)
-    return np.where((G > 0) & (t >= G), base + 0.3 * (t - G), 0.0)
-
-
-def _panel(rng, N, cohorts=(0, 3, 5, 7), probs=(0.3, 0.25, 0.25, 0.2), x_trend=0.0):
-    x = rng.normal(size=N)
-    if x_trend:
-        logits = np.column_stack([np.zeros(N), 1.0 * x, 0.3 * x, -0.5 * x])
-        p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-        g = np.array(cohorts)[(rng.random(N)[:, None] > np.cumsum(p, axis=1)).sum(axis=1)]
-    else:
-        g = rng.choice(np.array(cohorts), N, p=np.array(probs))
-    ids, t = np.repeat(np.arange(N), T), np.tile(np.arange(1, T + 1), N)
-    G, X = np.repeat(g, T), np.repeat(x, T)
-    lam = np.sin(np.arange(1, T + 1))[t - 1]
-    y = np.repeat(rng.normal(size=N), T) + lam + x_trend * X * t + _tau(G, t) + rng.normal(size=N * T)
-    df = pd.DataFrame(dict(id=ids, year=t, cohort=G.astype(float), y=y, x=X))
-    df.loc[df["cohort"] == 0, "cohort"] = np.nan
-    return df, _tau(G, t), G, t
 
 
 def _twfe(df):

@@ -4,24 +4,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.designs.threshold import threshold_panel as _panel
 from analysis.threshold import PanelThreshold, lr_critical_value
-
-
-def _panel(rng, N, T, slopes, gammas, extra_x=False, time_fe=False):
-    ent, tt = np.repeat(np.arange(N), T), np.tile(np.arange(2017, 2017 + T), N)
-    mu = np.repeat(rng.normal(size=N), T)
-    q = rng.normal(size=N * T) + 0.3 * mu
-    x = rng.normal(size=N * T) + mu
-    z = rng.normal(size=N * T)
-    reg = np.searchsorted(np.asarray(gammas, dtype=float), q, side="left")
-    y = mu + np.asarray(slopes)[reg] * x + 0.5 * z + rng.normal(size=N * T)
-    df = pd.DataFrame(dict(id=ent, year=tt, y=y, x=x, q=q, z=z))
-    if extra_x:
-        df["x2"] = rng.normal(size=N * T)
-        df["y"] += np.array([-1.0, 0.5, 1.0, 0.0])[reg] * df["x2"]
-    if time_fe:
-        df["y"] += np.tile(rng.normal(size=T), N)
-    return df
 
 
 def _brute_ssr(df, gammas, xs, controls, time_fe=False):

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 DATA = Path(__file__).resolve().parents[1] / "sim" / "data"
-TABLES = ["provinces", "generation", "hubs", "clusters", "cities", "technologies", "national_paths"]
+TABLES = ["provinces", "generation", "hubs", "clusters", "cities", "technologies", "national_paths", "national_gdp",
+          "utilisation_facts"]
 
 NBS_REGIONS = {
     "east": {"BJ", "TJ", "HE", "SH", "JS", "ZJ", "FJ", "SD", "GD", "HI"},

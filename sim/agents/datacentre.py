@@ -13,7 +13,9 @@ class DataCentre(Agent):
     """Racks (standard 2.5 kW), compute density (PFLOPS per rack), PUE, build year, hub
     membership and last year's books. ``step`` decides next year's expansion: grow when
     expected utilisation beats the break-even level and the margin covers the capital
-    annuity (less any subsidy); the model then applies approvals and power headroom."""
+    annuity (less any subsidy), the margin priced at what users paid last year (the clearing price
+    under a trading market, else the posted price); ``sim.investment`` then applies approvals and
+    power headroom."""
 
     def __init__(self, model, city_id: int, province: int, dc_type: str, racks: float, density: float,
                  pue: float, build_year: int, cluster_city: bool):
@@ -52,7 +54,8 @@ class DataCentre(Agent):
         u = self.expected_utilisation
         growth = np.clip(p.invest_speed * (u - p.target_utilisation) / p.target_utilisation, 0.0, p.max_growth)
         annuity = p.capex_cny_per_rack * p.annuity_factor * (1 + p.opex_share) * (1 - self.subsidy)
-        margin = (self.price - self.marginal_cost) * u * 8760.0 * self.density
+        realised = self.revenue / self.served if self.served > 0 else self.price
+        margin = (realised - self.marginal_cost) * u * 8760.0 * self.density
         self.planned_racks = float(growth * self.racks) if margin >= annuity else 0.0
 
     def grow(self, new_racks: float, frontier_density: float, new_pue: float, refresh: float, retire: float) -> None:

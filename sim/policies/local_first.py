@@ -6,14 +6,16 @@ Work is served in its own province first, then in other provinces of the same re
 
 from __future__ import annotations
 
-from sim.market import Assignment, SchedulingProblem
-from sim.policies.base import SchedulingPolicy, register
-from sim.policies.greedy import prorata_fill, same_region_preference
+import numpy as np
+
+from sim.market import SchedulingProblem
+from sim.policies.base import register
+from sim.policies.greedy import RulePolicy, same_region_preference
 
 
 @register
-class LocalFirst(SchedulingPolicy):
+class LocalFirst(RulePolicy):
     name = "local_first"
 
-    def assign(self, problem: SchedulingProblem) -> Assignment:
-        return prorata_fill(problem, same_region_preference(problem))
+    def preference(self, problem: SchedulingProblem) -> np.ndarray:
+        return same_region_preference(problem)

@@ -21,6 +21,7 @@ DEFAULT_TRANCHES = ((0.5, 1.5), (0.3, 0.6), (0.2, 0.25))
 @register
 class NationalMarket(SchedulingPolicy):
     name = "national_market"
+    price_elastic = True  # leaves work unserved by choice when it is worth less than its price
 
     def __init__(self, tranches: tuple[tuple[float, float], ...] = DEFAULT_TRANCHES):
         if abs(sum(s for s, _ in tranches) - 1.0) > 1e-9:

@@ -28,6 +28,10 @@ class StudyModule(ABC):
     def panel(self) -> pd.DataFrame:
         """The simulated panel in the study's form (its variable names), all years so far."""
 
+    def year_outcomes(self) -> dict[str, float]:
+        """This year's headline outcomes of the study for the national summary (name -> value)."""
+        return {}
+
     def truth(self) -> pd.DataFrame:
         """True structural parameters (name, value, unit, meaning); latent states go in ``latent``."""
         return pd.DataFrame(columns=["name", "value", "unit", "meaning"])

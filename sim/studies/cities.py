@@ -83,12 +83,14 @@ class CityProcess:
         return rho * x + np.sqrt(1.0 - rho * rho) * sd * e
 
     def step(self, year: int, dc_pflops: np.ndarray, prov_gdp: np.ndarray, prov_pop: np.ndarray,
-             pivot_active: np.ndarray, scale_2020: float = 1.0,
-             scale_2020_now: float = 1.0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+             pivot_active: np.ndarray, scale_2020: float = 1.0, scale_2020_now: float = 1.0,
+             group: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Observed and latent columns for ``year``. ``prov_gdp`` (亿元) and ``prov_pop`` (10k persons)
         are each city's province totals; ``dc_pflops`` the data-centre capacity in the city;
         ``scale_2020`` (``_now``) is national GDP in 2020 over national GDP last year (this year),
-        which puts the threshold variable at the 2020 scale."""
+        which puts the threshold variable at the 2020 scale. With ``group`` (each city's province index) city
+        GDP is scaled within each province so that the cities add up to their share of the province's GDP:
+        compute moves GDP between a province's cities and the province economy moves the total."""
         p, n = self.par, self.n
         e = self.rng.standard_normal((n, 3 + len(CONTROLS)))
         self.v = self._ar(self.v, p.potential_shock_rho, p.potential_shock_sd, e[:, 0])
@@ -107,6 +109,10 @@ class CityProcess:
         beta = elasticity(p, regime, pivot_active)
         term = beta * logc
         loggdp = logpot + term - self.k
+        if group is not None:
+            target = np.bincount(group, self.gdp_share * np.asarray(prov_gdp, dtype=float))
+            raw = np.bincount(group, np.exp(loggdp))
+            loggdp = loggdp + (np.log(target) - np.log(raw))[group]
         self.prev_gdp = np.exp(loggdp)
 
         ref = np.log(p.control_reference_yi)
@@ -186,6 +192,7 @@ class CityEconomy(StudyModule):
         obs, lat = self.process.step(
             m.year, self._dc_pflops(), gdp[self.city_prov], pop[self.city_prov], self.pivot_active(m.year),
             scale_2020=self.national_2020 / last, scale_2020_now=self.national_2020 / national,
+            group=self.city_prov,
         )
         self._national_last = national
         year = np.full(self.ids.size, m.year, dtype=np.int64)
@@ -193,6 +200,14 @@ class CityEconomy(StudyModule):
         self._obs.append({"city_id": self.ids, "province": self._province, "year": year, **obs, "pivot": pivot,
                           "pivotcomputing": pivot * obs["logcomputing"]})
         self._lat.append({"city_id": self.ids, "year": year, **lat})
+
+    def year_outcomes(self) -> dict[str, float]:
+        """Mean loggdp (ln 100 mn CNY) of the hub cluster cities and of the other cities this year."""
+        if not self._obs:
+            return {}
+        g = self._obs[-1]["loggdp"]
+        hub = self.cluster.astype(bool)
+        return {"loggdp_cluster_cities_mean": float(g[hub].mean()), "loggdp_other_cities_mean": float(g[~hub].mean())}
 
     def panel(self) -> pd.DataFrame:
         """City-years of every simulated year with the annex's variable names (money in 亿元,

@@ -4,13 +4,15 @@ tables 5-6 and the controls of table 1.
 
 The firms are the model's ``Firm`` agents (entry, exit, staggered IDC adoption by the
 logistic hazard in ``sim/agents/firm.py``). This module keeps each firm's own traits and
-shocks in arrays keyed by ``Firm.unique_id`` and, at the end of every model year, writes
+shocks in arrays keyed by ``Firm.serial`` and, at the end of every model year, writes
 the firm-year observation:
 
     EXPY_it = a + trend (t-2017) + d_t + g_ind + s_tier + u_i + theta' X_it + e_it
-              + IDC_it * tau_i * ramp_it,                       e_it AR(1),
+              + IDC_it * tau_i * ramp_it * access_it,           e_it AR(1),
     tau_i   = base + shift_SOE + shift_JV + shift_regulated + shift_no_open_data,
     ramp_it = min(1, (t - idc_year + 1) / (ramp_years + 1)),
+    access_it = served share of the province's compute demand x (relative paid price)^-access_price_elasticity
+                x exp(-access_latency_penalty x latency of its latency-bound work / the latency bound),
 
 with theta = table 3 column 2's control coefficients and u_i loading on the firm's
 ``capability`` (which also raises adoption: selection on the firm effect). Each
@@ -63,6 +65,17 @@ def idc_effect(par, ownership: np.ndarray, regulated: np.ndarray, open_data: np.
         + par.idc_shift_regulated * regulated
         + par.idc_shift_no_open_data * (1 - open_data)
     )
+
+
+def compute_access(par, served_share: np.ndarray, price_index: np.ndarray, latency_ms: np.ndarray,
+                   latency_bound_ms: float) -> np.ndarray:
+    """Share of the full gain from deployment that a firm realises: the served share of its province's
+    compute demand, times its relative paid compute price to the power -``access_price_elasticity``,
+    times exp(-``access_latency_penalty`` x latency / bound) for the mean round trip of its province's
+    latency-bound work."""
+    lat = np.asarray(latency_ms, dtype=float) / latency_bound_ms
+    return (np.clip(served_share, 0.0, 1.0) * np.asarray(price_index, dtype=float) ** (-par.access_price_elasticity)
+            * np.exp(-par.access_latency_penalty * lat))
 
 
 def idc_ramp(par, idc: np.ndarray, idc_year: np.ndarray, year: int) -> np.ndarray:
@@ -126,11 +139,13 @@ class FirmProcess:
         self.known[ids] = True
 
     def observe(self, year: int, ids, ownership, industry, regulated, open_data, ln_employee, age, capability,
-                idc, idc_year) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+                idc, idc_year, access=None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Observed columns and latent columns for the firms alive in ``year`` (arrays sorted by ``ids``).
 
-        ``ownership`` codes 0 SOE, 1 private, 2 JV; ``age`` in years since founding.
+        ``ownership`` codes 0 SOE, 1 private, 2 JV; ``age`` in years since founding; ``access`` the
+        share of the full deployment gain the firm realises given the compute it obtains (1 = full access).
         """
+        access = np.ones(len(ids)) if access is None else np.asarray(access, dtype=float)
         p, rng, s = self.par, self.rng, self.state
         ids = np.asarray(ids, dtype=np.int64)
         ownership = np.asarray(ownership, dtype=int)
@@ -189,10 +204,10 @@ class FirmProcess:
         expy0 = p.expy_intercept + p.expy_trend * t + d_expy + firm_effect + xb + e_expy
         tau_full = idc_effect(p, ownership, regulated, open_data)
         ramp = idc_ramp(p, idc, idc_year, year)
-        tau = tau_full * ramp
+        tau = tau_full * ramp * access
         obs = {"IDC": idc, "EXPY": expy0 + idc * tau, **x}
         lat = {"capability": capability, "firm_effect_EXPY": firm_effect, "EXPY0": expy0, "tau_EXPY": tau,
-               "tau_full_EXPY": tau_full, "ramp": ramp,
+               "tau_full_EXPY": tau_full, "ramp": ramp, "access": access,
                "years_since_idc": np.where(idc > 0, year - idc_year, -1)}
 
         ln_emp_c = ln_employee - p.mech_size_centre
@@ -200,7 +215,7 @@ class FirmProcess:
         for j, m in enumerate(MECHANISMS):
             e = ar(f"e_{m}", p.mech_shock_rho, getattr(p, f"{m}_shock_sd"), 8 + j)
             z0 = getattr(p, f"{m}_mean") + s[f"f_{m}"][ids] + getattr(p, f"{m}_size") * ln_emp_c + d_mech[m] + e
-            gamma = getattr(p, f"{m}_effect") * ramp
+            gamma = getattr(p, f"{m}_effect") * ramp * access
             m0 = observe_mechanism(m, z0)
             m1 = observe_mechanism(m, z0 + gamma)
             val = np.where(idc > 0, m1, m0)
@@ -244,7 +259,7 @@ class FirmOutcomes(StudyModule):
         self._obs: list[dict[str, np.ndarray]] = []
         self._lat: list[dict[str, np.ndarray]] = []
 
-    _ATTRS = ("unique_id", "province", "city_id", "industry", "regulated", "ln_employee", "age", "capability", "idc",
+    _ATTRS = ("serial", "province", "city_id", "industry", "regulated", "ln_employee", "age", "capability", "idc",
               "idc_year")
     _OWN_CODE = {k: i for i, k in enumerate(OWNERSHIP)}
 
@@ -262,7 +277,9 @@ class FirmOutcomes(StudyModule):
         pos = self._city_order[np.searchsorted(self._city_ids, city, sorter=self._city_order)]
         open_data = self._city_open[pos].astype(np.int64)
         obs, lat = self.process.observe(m.year, ids, own, industry, regulated, open_data, num[:, 5], num[:, 6],
-                                        num[:, 7], num[:, 8].astype(int), num[:, 9].astype(int))
+                                        num[:, 7], num[:, 8].astype(int), num[:, 9].astype(int),
+                                        access=compute_access(self.par, m.served_share[prov], m.compute_price_index[prov],
+                                                              m.user_latency_ms[prov], float(np.nanmin(m.latency_bound))))
         head = {"firm_id": ids, "year": np.full(ids.size, m.year, dtype=np.int64),
                 "province": np.asarray(m.codes, dtype=object)[prov], "city_id": city, "industry": industry,
                 "ownership": np.array([OWNERSHIP_LABEL[k] for k in OWNERSHIP], dtype=object)[own],
@@ -270,6 +287,15 @@ class FirmOutcomes(StudyModule):
         obs["IDC"] = np.asarray(obs["IDC"], dtype=np.int64)
         self._obs.append({**head, **obs})
         self._lat.append({"firm_id": ids, "year": head["year"], **lat})
+
+    def year_outcomes(self) -> dict[str, float]:
+        """Mean EXPY (log 2010 US$) of deployed firms and of all firms, and the deployment rate, this year."""
+        if not self._obs:
+            return {}
+        o = self._obs[-1]
+        adopted = o["IDC"] > 0
+        return {"expy_adopters_mean": float(o["EXPY"][adopted].mean()) if adopted.any() else float("nan"),
+                "expy_mean": float(o["EXPY"].mean()), "idc_rate": float(adopted.mean())}
 
     def panel(self) -> pd.DataFrame:
         """Firm-years of every simulated year, the study's variable names, raw (not winsorized)."""

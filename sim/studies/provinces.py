@@ -8,15 +8,17 @@ W = inverse-distance ``geo`` weights of ``sim.network`` on the 30, re-row-normal
   (``outcomes["pflops"]``), its backbone links, its GDP and an AR(1) shock; five indicators
   (IPv4 addresses, domains per 10k people, long-haul fibre km, websites per legal entity,
   broadband ports) are ln x_k = a_k + b_k (s - s_ref) + c_k (t - t0) + noise. DF_qty is the
-  first principal component (``analysis.indices.pca_index``) of the standardised log
+  first principal component (``sim.measurement.pca_index``) of the standardised log
   indicators. The seed does not say how its scores were located and scaled (its Table 1 mean
   -0.39, sd 0.84 is not a pooled PC score, which has mean 0 and sd sqrt(eigenvalue)); here the
   centring, scaling and loadings are fitted on the first simulated year's cross-section, so
   that the index is known in year t and is the same number that drives the mechanism, and
   the score is mapped by ``(pc1 - df_qty_shift) / df_qty_scale`` onto the seed's scale.
-  Quality chi (mean Mbps) follows 4G (from 2012) and 5G (from 2019) roll-out; DF_qual is
-  eq. 23-25 via ``analysis.indices.df_quality`` on users in 10k (NaN before 4G exists; the
-  mechanism then uses ``qual_pre``).
+  Quality chi (mean Mbps) follows 3G, 4G (from 2012) and 5G (from 2019) roll-out; DF_qual is
+  eq. 23-25 via ``sim.measurement.df_quality`` on users in 10k. Eq. 23's first branch is written
+  ln(55 ln G) with G the mobile broadband users of the time; before 4G exists (before
+  ``lte_start``) G is the 3G users, so DF_qual exists on all 450 province-years of Table 1 (the
+  seed's eq. 24 text names 4G from December 2013; its Table 1 reports DF_qual on 450 rows).
 * **Distortions** (eq. 11-12): ln(1+tau) = ln(1+tau_base) exp(-kappa_q (Q_q - Q_q,0) -
   kappa_c Q_c + e), Q_q = (DF_qty + W DF_qty)/2, Q_c = (DF_qual + W DF_qual)/2 - qual_pre:
   |tau| shrinks as own and network infrastructure improve (|ln(1+tau)| stands for |tau| of
@@ -37,10 +39,14 @@ W = inverse-distance ``geo`` weights of ``sim.network`` on the 30, re-row-normal
   the true NVAR coefficients (exact when the interaction terms are off; the interactions are
   centred at the sample means so that they add no first-order term). One AR coefficient beta2
   serves both networks.
-* **Output and the frontier** (eq. 19-22): Y = exp(c_Y + lnTFP + v) K^a_K L^a_L, capital by
-  perpetual inventory from the 2008 stock, digital labour from 2020 employment. The true
-  frontier is ln F_t = max_i lnTFP_it + u_floor, so u_it = ln F_t - lnTFP_it >= 0,
-  TE = exp(-u) and TC = Delta ln F, TS = (RTS-1)/RTS (a_K Delta ln K + a_L Delta ln L).
+* **Output and the frontier** (eq. 19-22): a translog technology
+  ln Y = c_Y + lnTFP + a_K ln K + a_L ln L + b_KK/2 k^2 + b_Kt (t - t_ref) k + v, k = ln K - ln K_ref
+  (the first year's mean), capital by perpetual inventory from the 2008 stock, digital labour
+  from 2020 employment. The true frontier level is ln F_t = max_i lnTFP_it + u_floor, so
+  u_it = ln F_t - lnTFP_it >= 0 moves with each province's infrastructure and its network
+  through lnTFP, TE = exp(-u); technical change TC_it = Delta ln F_t + b_Kt k_it is biased by
+  capital (b_Kt < 0: capital deepening, which the networks raise by shrinking tau_K, slows it),
+  and TS = (RTS_it - 1)/RTS_it (e_K Delta ln K + a_L Delta ln L) with e_K = a_K + b_KK k + b_Kt (t - t_ref).
 
 Draws come from the study's own stream (``StudyModule.rng``, a child of the model's seed), so
 the module is reproducible from the model seed and leaves the core's own stream untouched.
@@ -54,7 +60,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
-from analysis.indices import df_quality, pca_index
+from sim.economy import load_reference, reference_row
+from sim.measurement import df_quality, pca_index
 from sim.network import weight_matrix
 from sim.studies.base import StudyModule, in_window, register_study
 
@@ -185,24 +192,29 @@ class ProvinceMechanism:
         K = self.K
         lnK, lnL = np.log(K), np.log(L)
         if first:
+            self.k_ref = float(lnK.mean())
             self.c_Y = float(np.mean(np.log(gdp) - p.elasticity_k * lnK - p.elasticity_l * lnL - lntfp))
-        Y = np.exp(self.c_Y + lntfp + p.elasticity_k * lnK + p.elasticity_l * lnL + v)
+        kc, tc_ = lnK - self.k_ref, float(year - p.translog_t_ref)
+        curvature = 0.5 * p.translog_kk * kc**2 + p.translog_kt * tc_ * kc
+        Y = np.exp(self.c_Y + lntfp + p.elasticity_k * lnK + p.elasticity_l * lnL + curvature + v)
         self.K = (1.0 - p.depreciation) * K + p.investment_rate * Y * np.exp(-ln1p_tau[0])
 
         lnF = float(lntfp.max()) + p.u_floor
         u = lnF - lntfp
-        rts = p.elasticity_k + p.elasticity_l
+        e_k = p.elasticity_k + p.translog_kk * kc + p.translog_kt * tc_
+        rts = e_k + p.elasticity_l
         if first:
             tc, ts = np.full(n, np.nan), np.full(n, np.nan)
         else:
-            tc = np.full(n, lnF - self.lnF)
-            ts = (rts - 1.0) / rts * (p.elasticity_k * (lnK - self.lnK_prev) + p.elasticity_l * (lnL - self.lnL_prev))
+            tc = (lnF - self.lnF) + p.translog_kt * kc
+            ts = (rts - 1.0) / rts * (e_k * (lnK - self.lnK_prev) + p.elasticity_l * (lnL - self.lnL_prev))
         self.lnF, self.lnK_prev, self.lnL_prev = lnF, lnK, lnL
         return {
             "lnTFP": lntfp, "Y": Y, "K": K, "L": L, "tau_K": tau[0], "tau_L": tau[1],
             "patents_qty": Pq.astype(float), "patents_qual": Pc.astype(float), "innovations": N.astype(float),
             "inn_qty": inn_q, "inn_qual": inn_c,
             "TE": np.exp(-u), "u": u, "lnF": np.full(n, lnF), "TC": tc, "TS": ts, "lnZ": self.lnZ.copy(),
+            "lnK_centred": kc,
             "lambda": lam, "zeta": zeta, "invention_share": pi, "mu": self.mu.copy(), "eps": eps, "v": v,
             "ln_innov_rel": ln_n_rel,
         }
@@ -228,6 +240,8 @@ class ProvinceEconomy(StudyModule):
         self.n = len(self.idx)
         self._rows: list[dict[str, np.ndarray]] = []
         self._pca = None
+        self.reference = load_reference(self.codes)
+        self.gap: np.ndarray | None = None
 
     # ----- exogenous-to-TFP blocks ------------------------------------------------------------
     def _first_year(self, y, gdp, pop, s):
@@ -265,8 +279,9 @@ class ProvinceEconomy(StudyModule):
         sh5 = expit((y - self.t5) / p.nr_speed) if y >= p.nr_start else np.zeros(self.n)
         u5 = mobile * sh5
         u4 = mobile * sh4 * np.maximum(1.0 - sh5, MIN_4G_SHARE_OF_REMAINING)
+        u3 = np.maximum(mobile - u4 - u5, 0.0) * expit((y - p.umts_mid) / p.umts_speed)
         chi = (SPEED_4G_MBPS * u4 + SPEED_5G_MBPS * u5 + SPEED_3G_MBPS * np.maximum(mobile - u4 - u5, 0.0)) / mobile
-        return mobile, u4, u5, chi
+        return mobile, u3, u4, u5, chi
 
     # ----- the year -----------------------------------------------------------------------------
     def step(self) -> None:
@@ -299,20 +314,44 @@ class ProvinceEconomy(StudyModule):
         dfq = (pc1 - p.df_qty_shift) / p.df_qty_scale
         nq = self.W @ dfq
 
-        mobile, u4, u5, chi = self._users(y, pop)
-        dfqual = np.asarray(df_quality(u4, u5, np.full(n, y)), float)
+        mobile, u3, u4, u5, chi = self._users(y, pop)
+        broadband = u4 if y >= p.lte_start else u3
+        dfqual = np.asarray(df_quality(broadband, u5, np.full(n, y)), float)
         dfc = np.where(np.isfinite(dfqual), dfqual, p.qual_pre)
         nc = self.W @ dfc
         Z = self._controls(y)
 
         out = self.mech.advance(y, dfq, dfc, nq, nc, Z, gdp)
-        rec = {"year": np.full(n, y), "DF_qty": dfq, "DF_qual": dfqual, "users_4g": u4, "users_5g": u5,
+        ref = reference_row(self.reference, y, self.codes)
+        step = (p.alpha_qty * (dfq - ref["DF_qty"]) + p.beta1_qty * (nq - ref["net_qty"])
+                + p.alpha_qual * (dfc - ref["DF_qual_struct"]) + p.beta1_qual * (nc - ref["net_qual"]))
+        step = np.where(np.isfinite(step), step, 0.0)
+        self.gap = step if self.gap is None else p.beta2 * self.gap + step
+        out["tfp_gap"] = self.gap.copy()
+        rec = {"year": np.full(n, y), "DF_qty": dfq, "DF_qual": dfqual, "users_3g": u3, "users_4g": u4, "users_5g": u5,
                "mobile_users": mobile, "s": s, "S": np.exp(s), "chi": chi, "DF_qual_struct": dfc,
                "net_qty": nq, "net_qual": nc, "pflops": pf, "gdp_bn_cny": gdp, "pop_mn": pop}
         rec.update({k: np.exp(lnx[j]) for j, k in enumerate(INDICATORS)})
         rec.update({k: Z[j] for j, k in enumerate(CONTROLS)})
         rec.update(out)
         self._rows.append(rec)
+
+    def year_outcomes(self) -> dict[str, float]:
+        """Mean lnTFP of all, eastern and western panel provinces this year (log points)."""
+        if not self._rows:
+            return {}
+        t = self._rows[-1]["lnTFP"]
+        return {"lntfp_mean": float(t.mean()), "lntfp_east_mean": float(t[self.region == "east"].mean()),
+                "lntfp_west_mean": float(t[self.region == "west"].mean())}
+
+    def tfp_gap(self) -> dict[str, float]:
+        """Last year's TFP gap to the reference path by province code, which the Province agents'
+        production reads (``sim.economy``): G_t = beta2 G_t-1 + alpha_qty dDF_qty + beta1_qty dW·DF_qty
+        + alpha_qual dDF_qual + beta1_qual dW·DF_qual, d = deviation from the reference infrastructure
+        path. It is the response of lnTFP to infrastructure and its network through the mechanism's own
+        reduced form (whose coefficients the innovation loadings are built to give), so a scenario that
+        builds different infrastructure moves output; the year's shocks, already in historical GDP, do not."""
+        return dict(zip(self.codes, self.gap.tolist())) if self.gap is not None else {}
 
     # ----- outputs --------------------------------------------------------------------------------
     def _frame(self) -> pd.DataFrame:
@@ -327,10 +366,11 @@ class ProvinceEconomy(StudyModule):
         return df.sort_values(["province", "year"], kind="stable").reset_index(drop=True)
 
     PANEL_COLUMNS = ("province", "year", "region", "lnTFP", "DF_qty", "DF_qual", "Y", "K", "L", *INDICATORS,
-                     "users_4g", "users_5g", *CONTROLS, "tau_K", "tau_L", "patents_qty", "patents_qual",
+                     "users_3g", "users_4g", "users_5g", *CONTROLS, "tau_K", "tau_L", "patents_qty", "patents_qual",
                      "inn_qty", "inn_qual", "gdp_bn_cny", "pop_mn")
-    LATENT_COLUMNS = ("province", "year", "TE", "u", "lnF", "TC", "TS", "lnZ", "S", "s", "chi", "DF_qual_struct",
-                      "net_qty", "net_qual", "lambda", "innovations", "invention_share", "zeta", "mu", "eps", "v")
+    LATENT_COLUMNS = ("province", "year", "TE", "u", "lnF", "TC", "TS", "lnK_centred", "lnZ", "S", "s", "chi", "DF_qual_struct",
+                      "net_qty", "net_qual", "lambda", "innovations", "invention_share", "zeta", "mu", "eps", "v",
+                      "tfp_gap")
 
     def panel(self) -> pd.DataFrame:
         """Province-year panel in seed 000's names (Y, K in bn CNY at base-year prices, L in k persons,

@@ -1,0 +1,130 @@
+"""Data-centre investment and entry, once a year after the market has settled: ``plan`` before the
+year is recorded (so the year's panels show the headroom cuts), ``build`` after it.
+
+Existing data centres plan expansion from expected utilisation and margins (``DataCentre.step``);
+after designation the programme caps non-hub growth; each grid then admits new data-centre
+load only up to its headroom (a share of its local spare peak capacity plus a floor), so
+import-dependent eastern grids refuse planned load as data-centre demand grows (the refused MW
+are booked as ``headroom_cut_mw``). New data centres enter where demand goes unserved and, after
+designation, local governments of hub cluster cities compete for subsidised hub campuses at a
+rate that does not wait for demand and rises with the campuses their rivals opened last year
+(duplicate building), so hub capacity runs ahead of use.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim import snapshots
+from sim.agents import DataCentre
+from sim.market import COMPAT, GENERAL, INTELLIGENT
+
+EDGE_SHARE = 0.15
+
+
+def plan(model, pre) -> np.ndarray:
+    """Plan next year's expansion, cut by approvals and grid headroom (``DataCentre.planned_racks``).
+    Returns the planned data-centre load (MW) that grid headroom refused, by province."""
+    p = model.params.datacentre
+    y = model.year
+    cfg = model.config
+    dcs = list(model.dcs)
+    unserved = np.array([pr.outcomes["unserved"] for pr in model.provinces])
+    cap = np.array([pr.outcomes["pflops"] for pr in model.provinces])
+    pool_unserved = unserved @ COMPAT
+    excess = pool_unserved / np.maximum(cap * snapshots.HOURS_PER_YEAR, 1e-9)
+    for dc in dcs:
+        dc.expected_utilisation = dc.utilisation + min(excess[dc.province, dc.pool], 1.0)
+    model.dcs.do("step")
+    if model.hubs_active and cfg.hub_only_approval:
+        for dc in dcs:
+            if not dc.hub:
+                dc.planned_racks = min(dc.planned_racks, cfg.non_hub_growth_cap * dc.racks)
+    kw = p.rack_kw * p.full_load_share
+    new_pue = np.array([model.new_pue(y, i) for i in range(model.n)])
+    want_mw = np.zeros(model.n)
+    for dc in dcs:
+        want_mw[dc.province] += dc.planned_racks * kw * new_pue[dc.province] / 1000.0
+    headroom = grid_headroom_mw(model, pre)
+    scale = np.minimum(1.0, headroom / np.maximum(want_mw, 1e-9))
+    for dc in dcs:
+        dc.planned_racks *= scale[dc.province]
+    model.pool_unserved = pool_unserved
+    return np.maximum(want_mw - headroom, 0.0)
+
+
+def build(model) -> None:
+    """Grow every data centre by its approved plan at the frontier density, then let new ones enter."""
+    p = model.params.datacentre
+    y = model.year
+    front = model.frontier_density(y + 1)
+    for dc in list(model.dcs):
+        dc.grow(dc.planned_racks, front[dc.pool], model.new_pue(y, dc.province), p.refresh_rate, p.retirement_rate)
+    enter(model, front, model.pool_unserved)
+
+
+def grid_headroom_mw(model, pre) -> np.ndarray:
+    """New data-centre load (MW) each grid admits this year: ``power_headroom_share`` of its reserve at
+    peak load (local available capacity less load in the grid's peak-load snapshot, imports excluded),
+    plus a floor."""
+    p = model.params.datacentre
+    local_spare = peak_reserve_mw(model.local_avail_mw, pre.load_mw)
+    return p.power_headroom_share * np.maximum(local_spare, 0.0) + p.headroom_floor_mw
+
+
+def peak_reserve_mw(avail_mw: np.ndarray, load_mw: np.ndarray) -> np.ndarray:
+    """Local available capacity minus load (MW) in each grid's peak-load snapshot [P,S,H] -> [P]."""
+    flat_load = load_mw.reshape(load_mw.shape[0], -1)
+    peak = flat_load.argmax(axis=1)
+    rows = np.arange(load_mw.shape[0])
+    return avail_mw.reshape(avail_mw.shape[0], -1)[rows, peak] - flat_load[rows, peak]
+
+
+def enter(model, front: np.ndarray, pool_unserved: np.ndarray) -> None:
+    """New data centres: where demand goes unserved (restricted to cluster cities after designation
+    under hub-only approval), and subsidised hub campuses in every cluster city after designation."""
+    p = model.params.datacentre
+    y = model.year
+    nat = model.national_demand(y)
+    ai_share = (nat @ COMPAT)[INTELLIGENT] / nat.sum()
+    size_scale = np.exp(0.05 * (y - 2023))
+    rng = model.streams.get("dc_entry", 0, y)
+    n_new = int(rng.poisson(p.entry_rate))
+    if n_new:
+        pull = pool_unserved.sum(axis=1) + model.province_weights(1.0) * max(pool_unserved.sum(), 1.0)
+        provs = rng.choice(model.n, size=n_new, p=pull / pull.sum())
+        restricted = model.hubs_active and model.config.hub_only_approval
+        for prov in provs:
+            pool = INTELLIGENT if rng.random() < max(ai_share, 0.02) else GENERAL
+            if restricted and rng.random() > EDGE_SHARE:
+                city = int(rng.choice(model.world.cluster_city_ids))
+                kind = "intelligent" if pool else "general"
+            else:
+                city = model.pick_city(prov, rng)
+                kind = "edge" if restricted else ("intelligent" if pool else "general")
+            racks = p.new_dc_racks * size_scale * (0.2 if kind == "edge" else 1.0)
+            new_dc(model, city, model.city_province[city], kind, racks, front)
+    if model.hubs_active:
+        clusters = model.world.cluster_city_ids
+        race = 1.0 + p.hub_race * model.hub_builds / len(clusters)
+        built = 0
+        for city in clusters:
+            city = int(city)
+            prov = model.city_province[city]
+            resource = model.hub_role_static[prov] == "resource"
+            h = model.streams.get("hub_entry", city, y)
+            rate = p.hub_entry_per_cluster * (1.0 + p.hub_subsidy_entry_boost * model.config.west_capex_subsidy * resource) * race
+            for _ in range(int(h.poisson(rate))):
+                kind = "intelligent" if h.random() < 0.5 else "general"
+                new_dc(model, city, prov, kind, p.hub_new_racks * size_scale, front)
+                built += 1
+        model.hub_builds = built
+
+
+def new_dc(model, city: int, prov: int, kind: str, racks: float, front: np.ndarray) -> DataCentre:
+    """A data centre that serves from next year, at the frontier density and the new-build PUE."""
+    dc = DataCentre(model, city, prov, kind, racks, front[INTELLIGENT if kind == "intelligent" else GENERAL],
+                    model.new_pue(model.year, prov), model.year + 1, model.cluster_city.get(city, False))
+    if model.hubs_active and dc.cluster_city:
+        model.make_hub(dc)
+    return dc

@@ -1,0 +1,277 @@
+"""Calibration machinery: moments registry, objective log and resume, write-back, bad calls, replays."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tomllib
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from calibration import fit, moments
+from calibration.params import DEFAULT_PATH
+from calibration.targets import load_targets
+
+FREE = ("firm_outcomes.idc_effect_base", "firm_outcomes.TS_effect")
+IDS = ("p3_idc_fe", "p3_mech_ts")
+
+
+# --------------------------------------------------------------------- a known analytic "model"
+def fake_task(calls):
+    """Replication r at theta=(a, b): p3_idc_fe = 0.5 a + 0.02 e_r, p3_mech_ts = a - 0.5 b + 0.01 e_r,
+    e_r fixed per seed (common random numbers); counts each simulated replication in ``calls``."""
+
+    def task(config, seed, ids, free, reuse):
+        o = config.parameter_overrides
+        a, b = o.get(FREE[0], 0.62), o.get(FREE[1], 0.175)
+        e = np.random.default_rng(seed).standard_normal()
+        calls.append((round(a, 12), round(b, 12), seed))
+        vals = {"p3_idc_fe": 0.5 * a + 0.02 * e, "p3_mech_ts": a - 0.5 * b + 0.01 * e}
+        return {i: [vals.get(i, 0.0), 0.05, 100.0] for i in ids}
+
+    return task
+
+
+def _targets(a=0.7, b=0.2):
+    t = load_targets().copy()
+    t.loc["p3_idc_fe", ["value", "se"]] = [0.5 * a, 0.01]
+    t.loc["p3_mech_ts", ["value", "se"]] = [a - 0.5 * b, 0.01]
+    return t
+
+
+def _objective(tmp_path, targets=None, log=True):
+    free = fit.free_parameters(FREE, bounds={FREE[0]: (0.3, 1.2), FREE[1]: (0.05, 0.4)})
+    return fit.Objective(IDS, free, reps=3, targets=targets if targets is not None else _targets(),
+                         log=tmp_path / "evaluations.jsonl" if log else None)
+
+
+def test_every_target_row_has_one_moment():
+    moments.check_registry()
+    t = load_targets()
+    assert set(moments.BLOCK_OF) == set(t.index)
+    assert moments.last_year(["p3_idc_fe"]) == 2023 and moments.last_year(["p1_nvar_qty_beta1"]) == 2022
+    assert moments.last_year(["p2_intelligent_eflops_2025q1"]) == 2025
+
+
+def test_distance_weights_by_published_se_and_tolerance(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(fit, "_task", fake_task(calls))
+    obj = _objective(tmp_path, log=False)
+    ev = obj.evaluate({FREE[0]: 0.9, FREE[1]: 0.1})
+    e = np.array([np.random.default_rng(s).standard_normal() for s in (1, 2, 3)])
+    m1 = (0.45 + 0.02 * e).mean()
+    m2 = (0.9 - 0.05 + 0.01 * e).mean()
+    want = ((m1 - 0.35) / 0.01) ** 2 + ((m2 - 0.6) / 0.01) ** 2
+    assert ev.distance == pytest.approx(want, rel=1e-12)
+    assert ev.table.at["p3_idc_fe", "mc_se"] == pytest.approx(0.02 * e.std(ddof=1) / math.sqrt(3))
+    # a row without a published SE is scaled by 10 % of its value
+    t = _targets()
+    t.loc["p3_mech_ts", "se"] = np.nan
+    obj2 = fit.Objective(IDS, obj.free, reps=3, targets=t)
+    assert obj2.scale["p3_mech_ts"] == pytest.approx(0.1 * 0.6)
+    assert len(calls) == 3  # one evaluation = R replications with seeds 1..R
+    assert sorted(c[2] for c in calls) == [1, 2, 3]
+
+
+def test_logged_evaluation_is_not_repeated(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(fit, "_task", fake_task(calls))
+    obj = _objective(tmp_path)
+    a = obj.evaluate({FREE[0]: 0.8, FREE[1]: 0.3})
+    assert len(calls) == 3 and not a.cached
+    again = _objective(tmp_path)  # a new process reading the same log
+    b = again.evaluate({FREE[0]: 0.8, FREE[1]: 0.3})
+    assert b.cached and len(calls) == 3
+    assert b.distance == a.distance
+
+
+def test_fit_recovers_truth_of_a_linear_model_and_reproduces(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(fit, "_task", fake_task(calls))
+    res1 = fit.calibrate(_objective(tmp_path / "a"), budget=12, refine=60, seed=3, out=tmp_path / "a")
+    res2 = fit.calibrate(_objective(tmp_path / "b"), budget=12, refine=60, seed=3, out=tmp_path / "b")
+    assert res1.params == res2.params  # same seed, fresh directories: same fit
+    e = np.array([np.random.default_rng(s).standard_normal() for s in (1, 2, 3)]).mean()
+    a_star = (0.35 - 0.02 * e) / 0.5  # exact minimiser of the CRN objective
+    b_star = (a_star + 0.01 * e - 0.6) / 0.5
+    assert res1.params[FREE[0]] == pytest.approx(a_star, abs=2e-3)
+    assert res1.params[FREE[1]] == pytest.approx(b_star, abs=4e-3)
+    assert (tmp_path / "a" / "optuna.db").is_file()
+    lines = (tmp_path / "a" / "evaluations.jsonl").read_text().splitlines()
+    assert len(lines) == len({json.loads(x)["key"] for x in lines})  # nothing evaluated twice
+
+
+def test_interrupted_fit_resumes_without_repeating(tmp_path, monkeypatch):
+    calls = []
+    task = fake_task(calls)
+    state = {"n": 0}
+
+    def dying(*a):
+        state["n"] += 1
+        if state["n"] == 3 * 5 + 1:  # the 6th evaluation's first replication
+            raise KeyboardInterrupt
+        return task(*a)
+
+    monkeypatch.setattr(fit, "_task", dying)
+    with pytest.raises(KeyboardInterrupt):
+        fit.calibrate(_objective(tmp_path), budget=10, refine=0, seed=1, out=tmp_path)
+    done = len((tmp_path / "evaluations.jsonl").read_text().splitlines())
+    assert done == 5
+    monkeypatch.setattr(fit, "_task", task)
+    before = len(calls)
+    res = fit.calibrate(_objective(tmp_path), budget=10, refine=0, seed=1, out=tmp_path)
+    import optuna
+
+    study = optuna.load_study(study_name="calibration", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 10
+    assert res.info["simulated"] == 5  # only the 5 trials not yet finished were simulated
+    assert len(calls) - before == 3 * 5  # R replications for each of them, none for the finished ones
+    keys = [json.loads(x)["key"] for x in (tmp_path / "evaluations.jsonl").read_text().splitlines()]
+    assert len(keys) == 10 and len(set(keys)) == 10
+
+
+def test_write_parameters_rewrites_only_value_and_target(tmp_path):
+    src = tmp_path / "parameters.toml"
+    shutil.copyfile(DEFAULT_PATH, src)
+    before = src.read_text().splitlines()
+    fit.write_parameters({"firm_outcomes.TS_effect": 0.1234567, "province_economy.beta2": 0.7},
+                         src, targets={"firm_outcomes.TS_effect": "p3_mech_ts, p3_mech_md"})
+    after = src.read_text().splitlines()
+    assert len(before) == len(after)
+    changed = [j for j, (a, b) in enumerate(zip(before, after)) if a != b]
+    assert len(changed) == 2
+    raw = tomllib.loads(src.read_text())
+    old = tomllib.loads("\n".join(before))
+    assert raw["firm_outcomes"]["TS_effect"]["value"] == 0.1234567
+    assert raw["firm_outcomes"]["TS_effect"]["target"] == "p3_mech_ts, p3_mech_md"
+    assert raw["province_economy"]["beta2"]["value"] == 0.7
+    assert raw["province_economy"]["beta2"]["target"] == old["province_economy"]["beta2"]["target"]
+    for sec in raw:
+        for k, e in raw[sec].items():
+            if (sec, k) not in (("firm_outcomes", "TS_effect"), ("province_economy", "beta2")):
+                assert e == old[sec][k]
+            else:
+                assert {f: v for f, v in e.items() if f not in ("value", "target")} == \
+                       {f: v for f, v in old[sec][k].items() if f not in ("value", "target")}
+    with pytest.raises(fit.CalibrationError, match="not found"):
+        fit.write_parameters({"firm_outcomes.nope": 1.0}, src)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--targets", "p3_idc_fe,p9_nothing"], "p9_nothing"),
+    (["--free", "firm_outcomes.no_such"], "firm_outcomes.no_such"),
+    (["--free", "datacentre.initial_dcs"], "datacentre.initial_dcs"),
+    (["--free", "datacentre.rack_kw"], "datacentre.rack_kw"),
+    (["--budget", "0"], "--budget"),
+    (["--free", "firm_outcomes.TS_effect", "--bounds", "firm_outcomes.TS_effect=0.5:0.9"], "exclude the start"),
+    (["--hold-out", "p3_zzz"], "p3_zzz"),
+])
+def test_bad_call_exits_2_with_one_line_before_simulating(argv, needle, capsys, monkeypatch, tmp_path):
+    import sim.model
+    from experiments.cli import main
+
+    def boom(*a, **k):
+        raise AssertionError("simulated")
+
+    monkeypatch.setattr(sim.model.SuanLiModel, "__init__", boom)
+    rc = main(["calibrate", "--backend", "serial", "--out", str(tmp_path / "o"), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert len(err) == 1 and needle in err[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_fallback_bounds_rule():
+    assert fit.fallback_bounds(0.4)[:2] == (0.2, 0.8)
+    assert fit.fallback_bounds(-0.2)[:2] == (-0.4, -0.1)
+    assert fit.fallback_bounds(0.0)[:2] == (-0.1, 0.1)
+    assert fit.fallback_bounds(0.7, "share")[:2] == (0.35, 1.0)
+
+
+# --------------------------------------------------------------------- on the model
+@pytest.fixture(scope="module")
+def short_config():
+    from sim.config import ModelConfig
+
+    return ModelConfig(start_year=2016, end_year=2019, firm_scale=0.25)
+
+
+def test_replay_of_measurement_only_parameter_equals_full_run(short_config):
+    """The core-reuse path: a study replay on the recorded core equals a full run (so the parameter is
+    honestly measurement-only), and the replay changed what it should."""
+    cache = fit.CoreCache()
+    base = cache.panels(short_config, 3, record=True)
+    assert cache.full == 1 and len(cache.runs) == 1
+    cfg = replace(short_config, parameter_overrides={"firm_outcomes.TS_missing": 0.5,
+                                                     "firm_outcomes.MD_missing": 0.0})
+    replayed = cache.panels(cfg, 3, record=True)
+    assert cache.full == 1 and cache.replays == 1
+    full = fit.CoreCache().panels(cfg, 3, record=False)
+    pd.testing.assert_frame_equal(replayed["study_firms"], full["study_firms"])
+    pd.testing.assert_frame_equal(replayed["summary"], full["summary"])
+    assert replayed["study_firms"]["TS"].isna().mean() > base["study_firms"]["TS"].isna().mean() + 0.2
+    assert replayed["study_firms"]["MD"].notna().all()
+
+
+def test_mechanism_moment_equals_table(short_config):
+    from analysis.replicate import p3_table5
+    from sim.model import SuanLiModel
+    from sim.outputs import collect_panels
+
+    cfg = replace(short_config, end_year=2023)  # the tables insist on seed 002's full window 2017-2023
+    m = SuanLiModel(cfg, seed=2)
+    m.run()
+    panels = collect_panels(m)
+    got = moments.compute_moments(panels, ["p3_mech_ts", "p3_mech_md", "p3_idc_mean", "p2_dc_power_2024_twh",
+                                           "p4_racks_2023_million"])
+    sample = moments.SAMPLERS["firms"](panels["study_firms"])
+    t = p3_table5(sample)
+    for tid in ("p3_mech_ts", "p3_mech_md"):
+        est, se, n = t.target_estimate(tid)
+        assert got.at[tid, "estimate"] == pytest.approx(est, rel=1e-10)
+        assert got.at[tid, "se"] == pytest.approx(se, rel=1e-10)
+        assert got.at[tid, "n"] == n
+    assert got.at["p3_idc_mean", "estimate"] == pytest.approx(sample["IDC"].mean())
+    racks = panels["summary"].set_index("year").at[2023, "racks_million"]
+    assert got.at["p4_racks_2023_million", "estimate"] == racks
+    assert np.isnan(got.at["p2_dc_power_2024_twh", "estimate"])  # the run stops in 2023
+    assert "2024" in got.at["p2_dc_power_2024_twh", "note"]
+
+
+def test_morris_screen_finds_the_known_structure(tmp_path, monkeypatch):
+    """On the linear model, elementary effects are exact: p3_idc_fe = 0.5 a moves with a only,
+    p3_mech_ts = a - 0.5 b with both; effects in published SEs (0.01) per bound width."""
+    from calibration import identification as ident
+
+    calls = []
+    monkeypatch.setattr(fit, "_task", fake_task(calls))
+    obj = _objective(tmp_path, log=False)
+    res = ident.morris_screen(obj, trajectories=3, levels=4, seed=1)
+    assert res.n_evaluations == 3 * (len(obj.free) + 1)
+    wa, wb = 1.2 - 0.3, 0.4 - 0.05
+    assert res.mu_star.at["p3_idc_fe", FREE[0]] == pytest.approx(0.5 * wa / 0.01, rel=1e-9)
+    assert res.mu_star.at["p3_idc_fe", FREE[1]] == pytest.approx(0.0, abs=1e-9)
+    assert res.mu_star.at["p3_mech_ts", FREE[0]] == pytest.approx(wa / 0.01, rel=1e-9)
+    assert res.mu.at["p3_mech_ts", FREE[1]] == pytest.approx(-0.5 * wb / 0.01, rel=1e-9)
+    assert res.identified().all()
+    paths = ident.write_identification(res, tmp_path / "id", objective=obj)
+    note = paths["note"].read_text()
+    assert f"`{FREE[1]}`: identified; moves `p3_mech_ts`" in note
+    assert paths["heatmap"].stat().st_size > 10_000
+    # two free parameters, two rows, full rank: the linear joint step meets both rows
+    assert "- none in the linear approximation" in note
+
+
+def test_joint_misfit_names_rows_one_parameter_cannot_meet_together():
+    from calibration import identification as ident
+
+    G = pd.DataFrame({"x": [1.0, 1.0]}, index=["r1", "r2"])
+    after = ident.joint_misfit(G, pd.Series({"r1": 3.0, "r2": -3.0}), ["r1", "r2"])
+    assert after.abs().min() > 1  # one parameter, opposite demands: neither row can be met
+    after2 = ident.joint_misfit(G, pd.Series({"r1": 3.0, "r2": 3.0}), ["r1", "r2"])
+    assert after2.abs().max() < 1e-12
