@@ -240,6 +240,7 @@ class CoreCache:
         model.run()
         self.full += 1
         panels = collect_panels(model)
+        model.release()
         years = config.end_year - config.start_year + 1
         if record and snaps and all(len(s) == years for s in snaps.values()):
             if len(self.runs) >= self.size:

@@ -124,25 +124,10 @@ def run_replication(config: ModelConfig, seed: int, out: str, scenario: str = ""
     model = SuanLiModel(config, seed=seed)
     model.run()
     write_run(model, target, meta={"scenario": scenario}, formats=formats, outputs=outputs)
-    release_model(model)
+    model.release()
     del model
     gc.collect()
     return str(target)
-
-
-def release_model(model) -> None:
-    """Drop the reference Mesa keeps to every model it has seen (``Agent._ids``, a class-level dict
-    keyed by model that hands out unique ids), so that a finished model and its agents can be
-    freed: without this a serial ensemble grows by the whole model (~40 MB) per replication."""
-    import mesa
-
-    stack = [mesa.Agent]
-    while stack:
-        cls = stack.pop()
-        ids = cls.__dict__.get("_ids")
-        if isinstance(ids, dict):
-            ids.pop(model, None)
-        stack.extend(cls.__subclasses__())
 
 
 def _progress(iterable, total: int, enabled: bool):

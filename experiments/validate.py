@@ -418,7 +418,8 @@ def sampling_figure(v: Validation):
         ax.set_xlabel(f"{r['param']} estimate ({unit})" if unit else f"{r['param']} estimate")
         ax.set_ylabel("replications")
         cov = "" if not np.isfinite(r["coverage"]) else f", coverage {r['coverage']:.2f}"
-        ax.set_title(f"{r['spec']}\n{r['param']} vs {r['estimand']}: bias {r['bias']:+.3g}{cov}", fontsize=9)
+        second = f"{r['param']} vs {r['estimand']}: bias {r['bias']:+.3g}{cov}"
+        ax.set_title(f"{r['spec']}\n{second}", fontsize=9 if max(len(second), len(r["spec"])) <= 52 else 7.5)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     shown = ", ".join(dict.fromkeys(s["estimator"]))

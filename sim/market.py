@@ -416,9 +416,11 @@ def paid_price(posted: np.ndarray, assignment: Assignment, shape: tuple[int, ...
     return base + np.asarray(rent, dtype=float) if rent is not None else base
 
 
-def same_problem(a: SchedulingProblem, b: SchedulingProblem) -> bool:
-    """True when two days pose the same problem to a policy (demand, capacity, energy cost, carbon)."""
-    return all(np.array_equal(getattr(a, f), getattr(b, f)) for f in ("demand", "capacity", "energy_cost", "carbon"))
+def same_problem(a: SchedulingProblem, b: SchedulingProblem, carbon: bool = True) -> bool:
+    """True when two days pose the same problem to a policy: demand, capacity, energy cost and, for a
+    policy that reads it, carbon intensity."""
+    fields = ("demand", "capacity", "energy_cost", "carbon") if carbon else ("demand", "capacity", "energy_cost")
+    return all(np.array_equal(getattr(a, f), getattr(b, f)) for f in fields)
 
 
 def clear_year(model, demand: np.ndarray) -> dict:
@@ -474,7 +476,9 @@ def clear_year(model, demand: np.ndarray) -> dict:
             hubs_active=model.hubs_active, carbon_price=model.carbon_price_now,
             energy_kwh=np.repeat(marg_kwh[:, :, None], H, axis=2),
         )
-        hit = next((r for r in solved if same_problem(r[0], problem)), None) if model.config.reuse_identical_days else None
+        carbon = policy.reads_carbon(problem) if hasattr(policy, "reads_carbon") else True
+        hit = (next((r for r in solved if same_problem(r[0], problem, carbon)), None)
+               if model.config.reuse_identical_days else None)
         if hit is None:
             t0 = time.perf_counter()
             assignment = policy.assign(problem)

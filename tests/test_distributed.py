@@ -3,6 +3,7 @@ ensemble through ``suanli ensemble --scheduler tcp://127.0.0.1:PORT``, byte-iden
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -35,7 +36,14 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _files(d: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+    """A replication's files; run.json without ``git_commit`` (the tree each process ran from, which
+    moves if the tree is committed during the test)."""
+    out = {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+    if "run.json" in out:
+        info = json.loads(out["run.json"])
+        info.pop("git_commit", None)
+        out["run.json"] = json.dumps(info, sort_keys=True).encode()
+    return out
 
 
 @pytest.fixture

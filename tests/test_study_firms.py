@@ -137,7 +137,7 @@ def test_latent_consistent_with_panel(default_run):
     for m in MECHANISMS:
         ok = w[m].notna()
         assert np.allclose(w.loc[ok, m], w.loc[ok, f"{m}0"] + w.loc[ok, "IDC"] * w.loc[ok, f"tau_{m}"])
-    ids = np.array(default_run.firms.get("unique_id"))
+    ids = np.array(default_run.firms.get("serial"))
     last = w[w["year"] == default_run.year]
     assert set(last["firm_id"]) == set(ids)
     assert np.array_equal(np.sort(last["firm_id"].to_numpy()), np.sort(ids))

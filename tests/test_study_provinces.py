@@ -155,12 +155,12 @@ def test_default_panel_shape(default_run):
     assert len(panel[panel["year"].between(2012, 2022)]) == 330
     assert panel[["province", "year"]].equals(lat[["province", "year"]])
     pre = panel["year"] < CAL.lte_start
-    assert panel.loc[pre, "DF_qual"].isna().all() and np.isfinite(panel.loc[~pre, "DF_qual"]).all()
+    assert np.isfinite(panel["DF_qual"]).all()  # on all 450 province-years (3G users before 4G)
+    assert (panel.loc[pre, "users_3g"] > 0).all()
     pre5 = panel["year"] < CAL.nr_start
     assert (panel.loc[pre5, "users_5g"] == 0).all() and (panel.loc[~pre5, "users_5g"] > 0).all()
     assert (panel.loc[pre, "users_4g"] == 0).all() and (panel.loc[~pre, "users_4g"] > 0).all()
-    other = panel.drop(columns=["DF_qual"])
-    assert other.notna().all().all()
+    assert panel.notna().all().all()
 
 
 def test_default_indices_follow_their_definitions(default_run):
@@ -200,10 +200,12 @@ def test_default_frontier_and_truth(default_run):
     panel, lat = study_sample(st.panel()), study_sample(st.latent())
     check_frontier(panel["lnTFP"], lat, CAL.u_floor)
     assert lat.loc[lat["year"] == 2008, "TC"].isna().all()
-    # TS = (RTS - 1)/RTS (a_K Delta ln K + a_L Delta ln L) from the panel's K and L
-    rts = CAL.elasticity_k + CAL.elasticity_l
+    # TS = (RTS - 1)/RTS (e_K Delta ln K + a_L Delta ln L) from the panel's K and L, with the translog
+    # capital elasticity e_K = a_K + b_KK k + b_Kt (t - t_ref), k = ln K - ln K_ref
+    e_k = CAL.elasticity_k + CAL.translog_kk * lat["lnK_centred"] + CAL.translog_kt * (lat["year"] - CAL.translog_t_ref)
+    rts = e_k + CAL.elasticity_l
     g = panel.groupby("province")
-    ts = (rts - 1) / rts * (CAL.elasticity_k * g["K"].transform(lambda s: np.log(s).diff())
+    ts = (rts - 1) / rts * (e_k * g["K"].transform(lambda s: np.log(s).diff())
                             + CAL.elasticity_l * g["L"].transform(lambda s: np.log(s).diff()))
     assert np.allclose(lat["TS"], ts, rtol=0, atol=1e-12, equal_nan=True)
 

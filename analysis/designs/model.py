@@ -41,7 +41,9 @@ def run_study(study: str, seed: int, end_year: int | None = None):
     config = replace(ModelConfig(), end_year=end_year or END_YEAR[study], studies=(study,))
     model = SuanLiModel(config, seed=seed)
     model.run()
-    return collect_panels(model)
+    panels = collect_panels(model)
+    model.release()
+    return panels
 
 
 def _truth(panels: dict, study: str, name: str) -> float:

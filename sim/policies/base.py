@@ -28,6 +28,11 @@ class SchedulingPolicy(ABC):
     def assign(self, problem: SchedulingProblem) -> Assignment:
         """Return served work x[o,k,d,p,h]; the market books the rest as unserved."""
 
+    def reads_carbon(self, problem: SchedulingProblem) -> bool:
+        """Whether the assignment can depend on ``problem.carbon``. If not, the market schedules days that
+        differ only in carbon intensity once (``sim.market.clear_year``). True unless a policy says otherwise."""
+        return True
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 

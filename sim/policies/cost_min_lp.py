@@ -355,3 +355,6 @@ class CostMinLP(SchedulingPolicy):
     def assign(self, problem: SchedulingProblem) -> Assignment:
         unit = problem.energy_cost + problem.carbon_price * problem.carbon
         return self.lp.solve(problem, unit, problem.transfer_cost)
+
+    def reads_carbon(self, problem: SchedulingProblem) -> bool:
+        return problem.carbon_price > 0

@@ -35,3 +35,6 @@ class Deferral(RulePolicy):
 
     def hour_score(self, problem: SchedulingProblem) -> np.ndarray:
         return problem.energy_cost if self.follow == "price" else problem.carbon
+
+    def reads_carbon(self, problem: SchedulingProblem) -> bool:
+        return self.follow == "carbon"

@@ -137,6 +137,10 @@ class RulePolicy(SchedulingPolicy):
     def assign(self, problem: SchedulingProblem) -> Assignment:
         return prorata_fill(problem, self.preference(problem), self.hour_score(problem))
 
+    def reads_carbon(self, problem: SchedulingProblem) -> bool:
+        """Rules rank by latency, region and hub role and fill hours by ``hour_score``: carbon only if that uses it."""
+        return False
+
 
 class HubRule(RulePolicy):
     """A rule that applies once hubs are designated; before that, local-first serving."""

@@ -33,3 +33,6 @@ class NationalMarket(SchedulingPolicy):
         offer = np.repeat(problem.price[:, :, None], problem.shape[4], axis=2)
         unit = offer + problem.carbon_price * problem.carbon
         return self.lp.solve(problem, unit, problem.transfer_cost, tranches=self.tranches)
+
+    def reads_carbon(self, problem: SchedulingProblem) -> bool:
+        return problem.carbon_price > 0
