@@ -7,8 +7,9 @@ load only up to its headroom (a share of its local spare peak capacity plus a fl
 import-dependent eastern grids refuse planned load as data-centre demand grows (the refused MW
 are booked as ``headroom_cut_mw``). New data centres enter where demand goes unserved and, after
 designation, local governments of hub cluster cities compete for subsidised hub campuses at a
-rate that does not wait for demand and rises with the campuses their rivals opened last year
-(duplicate building), so hub capacity runs ahead of use.
+rate that does not wait for demand and rises with the campuses their rivals opened last year (up to
+one per cluster city: the race saturates) (duplicate building), so hub capacity runs ahead of use
+until hub utilisation falls below ``hub_idle_floor``, when local budgets slow the race.
 """
 
 from __future__ import annotations
@@ -54,12 +55,15 @@ def plan(model, pre) -> np.ndarray:
 
 
 def build(model) -> None:
-    """Grow every data centre by its approved plan at the frontier density, then let new ones enter."""
+    """Grow every data centre by its approved plan at the frontier density, then let new ones enter.
+    Servers are refreshed at ``refresh_rate`` scaled by expected over break-even utilisation (capped
+    at 1): an idle campus does not buy new servers."""
     p = model.params.datacentre
     y = model.year
     front = model.frontier_density(y + 1)
     for dc in list(model.dcs):
-        dc.grow(dc.planned_racks, front[dc.pool], model.new_pue(y, dc.province), p.refresh_rate, p.retirement_rate)
+        refresh = p.refresh_rate * min(1.0, dc.expected_utilisation / p.target_utilisation)
+        dc.grow(dc.planned_racks, front[dc.pool], model.new_pue(y, dc.province), refresh, p.retirement_rate)
     enter(model, front, model.pool_unserved)
 
 
@@ -106,7 +110,9 @@ def enter(model, front: np.ndarray, pool_unserved: np.ndarray) -> None:
             new_dc(model, city, model.city_province[city], kind, racks, front)
     if model.hubs_active:
         clusters = model.world.cluster_city_ids
-        race = 1.0 + p.hub_race * model.hub_builds / len(clusters)
+        race = 1.0 + p.hub_race * min(model.hub_builds / len(clusters), 1.0)
+        u_hub = model.summary.get("hub_utilisation", float("nan"))
+        race *= min(1.0, u_hub / p.hub_idle_floor) if np.isfinite(u_hub) else 1.0
         built = 0
         for city in clusters:
             city = int(city)
