@@ -120,12 +120,9 @@ def heatmap(res: MorrisResult, path: Path) -> Path:
     cb = fig.colorbar(im, ax=ax, fraction=0.04)
     cb.set_label("mu* [published SE (10 % of value without SE) per bound width]", fontsize=7)
     fig.text(0.01, 0.005, SOURCE + f"; {res.n_evaluations} design points", fontsize=5.5, color="0.3")
-    fig.tight_layout(rect=(0, 0.02, 1, 1))
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=130)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    from calibration.report import save_png
+
+    return save_png(fig, path)
 
 
 def joint_misfit(G: pd.DataFrame, diff: pd.Series, fit_ids) -> pd.Series:

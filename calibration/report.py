@@ -116,6 +116,13 @@ def figure(table: pd.DataFrame, path: Path, title: str) -> Path:
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="lower right")
     fig.text(0.01, 0.005, SOURCE, fontsize=5.5, color="0.3")
+    return save_png(fig, path)
+
+
+def save_png(fig, path: Path) -> Path:
+    """Lay out ``fig``, write it to ``path`` as PNG atomically (temporary file, then rename) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout(rect=(0, 0.02, 1, 1))
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.savefig(tmp, dpi=130)
