@@ -8,8 +8,6 @@ estimated with linearmodels' PanelOLS.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd

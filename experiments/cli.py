@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from experiments.scenario import ScenarioError, builtin_scenarios, load_scenario
+from experiments.scenario import builtin_scenarios, load_scenario
 
 HIGHLIGHT_YEARS = (2008, 2015, 2020, 2022, 2023, 2024, 2025, 2030, 2035)
 

@@ -12,8 +12,6 @@ import pytest
 from calibration.params import load_parameters
 from recovery import assert_within
 from recovery import two_way_fe as fe
-from sim.config import ModelConfig
-from sim.model import SuanLiModel
 from sim.studies.firms import CONTROLS, MECHANISMS, PANEL_COLUMNS, FirmProcess
 
 EFFECTS_OFF = dict(idc_shift_soe=0.0, idc_shift_jv=0.0, idc_shift_regulated=0.0, idc_shift_no_open_data=0.0,

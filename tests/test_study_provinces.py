@@ -16,8 +16,6 @@ from scipy.stats import chi2
 from analysis.nvar import NVAR
 from calibration.params import DEFAULT_PATH, load_parameters
 from recovery import assert_within
-from sim.config import ModelConfig
-from sim.model import SuanLiModel
 from sim.studies.provinces import INDICATORS, simulate_synthetic, study_sample
 
 CAL = load_parameters().province_economy
