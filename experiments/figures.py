@@ -138,17 +138,45 @@ def _path_panel(ax, bands: pd.DataFrame, metric: str, order: Sequence[str], col:
 
 
 def fig_paths(bands: pd.DataFrame, metrics: Sequence[str], source: str, title: str = "Paths by scenario",
-              scenarios: Sequence[str] | None = None, ncols: int = 3) -> Figure:
-    """Ensemble mean (line) and 5-95 % band across seeds of each metric, one line per scenario."""
+              scenarios: Sequence[str] | None = None, ncols: int = 3, targets: pd.DataFrame | None = None) -> Figure:
+    """Ensemble mean (line) and 5-95 % band across seeds of each metric, one line per scenario.
+
+    With ``targets`` (metric, year, value in the metric's unit, label; e.g. the macro rows of
+    ``calibration/targets.csv``: 150 TWh DC electricity in 2023, 8.1 million racks in 2023) the
+    published figures are marked as black diamonds with their values, on integer year ticks.
+    """
+    from matplotlib.ticker import MaxNLocator
+
     metrics = [m for m in metrics if m not in missing(bands, metrics)]
     if not metrics:
         raise MissingData("none of the metrics of this figure is in the summary")
     order = _order(bands, scenarios)
     col = _colours(order)
     fig, axes = _figure(len(metrics), ncols)
+    marked = False
     for ax, metric in zip(axes, metrics):
         _path_panel(ax, bands, metric, order, col)
-    axes[0].legend(fontsize=8, title="mean, 5-95 % band", title_fontsize=8)
+        if targets is None:
+            continue
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        t = targets[targets["metric"] == metric] if not targets.empty else targets
+        if t.empty:
+            continue
+        ax.scatter(t["year"], t["value"], marker="D", s=28, color="black", zorder=5,
+                   label=None if marked else "published figure")
+        for _, r in t.iterrows():
+            ax.annotate(f"{r['value']:.4g}", (r["year"], r["value"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        marked = True
+    if targets is None:
+        axes[0].legend(fontsize=8, title="mean, 5-95 % band", title_fontsize=8)
+    else:
+        handles, labels = [], []
+        for ax in axes:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                if lab not in labels:
+                    handles.append(h)
+                    labels.append(lab)
+        axes[0].legend(handles, labels, fontsize=7)
     return _finish(fig, title, source)
 
 
@@ -300,45 +328,6 @@ def fig_outcomes(outcomes: pd.DataFrame, source: str, scenarios: Sequence[str] |
             ax.tick_params(labelsize=7)
     axes[0][0].legend(fontsize=7)
     return _finish(fig, "Study outcomes by region: GDP (sum), lnTFP and EXPY (means); band 5-95 % across seeds", source)
-
-
-def fig_paths_with_targets(bands: pd.DataFrame, metrics: Sequence[str], targets: pd.DataFrame, source: str,
-                           title: str = "National paths with the published figures",
-                           scenarios: Sequence[str] | None = None, ncols: int = 4) -> Figure:
-    """``fig_paths`` with the published national figures marked (black diamonds, value labelled).
-
-    ``targets``: metric, year, value (in the metric's unit), label — e.g. the macro rows of
-    ``calibration/targets.csv`` (150 TWh DC electricity in 2023, 8.1 million racks in 2023).
-    """
-    from matplotlib.ticker import MaxNLocator
-
-    metrics = [m for m in metrics if m not in missing(bands, metrics)]
-    if not metrics:
-        raise MissingData("none of the metrics of this figure is in the summary")
-    order = _order(bands, scenarios)
-    col = _colours(order)
-    fig, axes = _figure(len(metrics), ncols)
-    marked = False
-    for ax, metric in zip(axes, metrics):
-        _path_panel(ax, bands, metric, order, col)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        t = targets[targets["metric"] == metric] if targets is not None and not targets.empty else targets
-        if t is None or t.empty:
-            continue
-        ax.scatter(t["year"], t["value"], marker="D", s=28, color="black", zorder=5,
-                   label=None if marked else "published figure")
-        for _, r in t.iterrows():
-            ax.annotate(f"{r['value']:.4g}", (r["year"], r["value"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
-        marked = True
-    handles, labels = [], []
-    for ax in axes:
-        h, lab = ax.get_legend_handles_labels()
-        for hh, ll in zip(h, lab):
-            if ll not in labels:
-                handles.append(hh)
-                labels.append(ll)
-    axes[0].legend(handles, labels, fontsize=7)
-    return _finish(fig, title, source)
 
 
 def fig_utilisation_map(provinces: pd.DataFrame, capacity: pd.DataFrame, utilisation: pd.DataFrame,

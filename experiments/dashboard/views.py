@@ -217,8 +217,8 @@ def _map(model):
 
 
 def _national(model):
-    return F.fig_paths_with_targets(live_bands(model), NATIONAL, macro_targets(), source(model),
-                                    "National paths (published figures marked)")
+    return F.fig_paths(live_bands(model), NATIONAL, source(model), "National paths (published figures marked)",
+                       ncols=4, targets=macro_targets())
 
 
 def _utilisation(model):
