@@ -137,10 +137,14 @@ def choose(page, label: str, option: str) -> None:
     page.locator(".menuable__content__active").wait_for(state="hidden")
 
 
-def type_text(page, label: str, text: str) -> None:
+def type_text(page, label: str, text: str, settle_ms: int = 750) -> None:
+    """Type into a text control and commit it (Enter, then Tab to blur), then give the websocket time to
+    carry the value to the server before the next click (a Reset right after could otherwise race it)."""
     box = control(page, label).locator("input")
     box.fill(text)
     box.press("Enter")
+    box.press("Tab")
+    page.wait_for_timeout(settle_ms)
 
 
 def press(page, name: str) -> None:
