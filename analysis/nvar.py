@@ -133,10 +133,11 @@ class NVAR:
     matrix a_ij (array ordered like the sorted entity labels, or a labelled DataFrame);
     the network term uses x at the same period t, as in eq. 14. ``own`` adds alpha·x_it,
     ``lag`` adds beta2·y_i,t-1 (previous period of the sorted time labels; rows without
-    it are dropped). ``interact`` names a mediator M for eq. 16–17; ``network_main``
-    also keeps beta1·W·x then (eq. 16 omits it). ``cov`` is ``'robust'`` (HC1),
-    ``'cluster'`` (by entity, CRV1 with G/(G-1)·(N-1)/(N-K), t with G-1 df) or
-    ``'nonrobust'``; ``effects`` adds entity, time or two-way fixed effects, absorbed by
+    it are dropped); ``lag_of`` names another column whose previous period is that lag (default
+    ``y``; the estimand of a noise-free outcome keeps the observed outcome's lag). ``interact``
+    names a mediator M for eq. 16–17; ``network_main`` also keeps beta1·W·x then (eq. 16 omits
+    it). ``cov`` is ``'robust'`` (HC1), ``'cluster'`` (by entity, CRV1 with G/(G-1)·(N-1)/(N-K),
+    t with G-1 df) or ``'nonrobust'``; ``effects`` adds entity, time or two-way fixed effects, absorbed by
     demeaning (pyfixest's engine) and identical to effects-coded dummies: ``beta0`` is then
     the sum of the effects' unweighted mean coefficients, with its exact sandwich SE.
     ``small_sample`` is the clustered K: ``'fixest'`` (default, reghdfe/fixest: effects
@@ -164,6 +165,7 @@ class NVAR:
         effects: str | None = None,
         row_normalize: bool = False,
         small_sample: str = "fixest",
+        lag_of: str | None = None,
     ) -> None:
         if cov not in ("robust", "cluster", "nonrobust"):
             raise PanelError(f"NVAR: cov={cov!r}; allowed: 'robust', 'cluster', 'nonrobust'")
@@ -176,6 +178,7 @@ class NVAR:
         self.entity, self.time = entity, time
         self.controls = [controls] if isinstance(controls, str) else list(controls)
         self.own, self.lag, self.interact, self.network_main = own, lag, interact, network_main
+        self.lag_of = lag_of or y
         self.cov, self.effects, self.row_normalize = cov, effects, row_normalize
         reserved = {"beta0", "beta1", "beta2", "alpha"}
         if reserved & set(self.controls) or (interact is not None and interact in reserved):
@@ -185,7 +188,8 @@ class NVAR:
         """The panel with entity/time columns and its used variables as validated floats."""
         who = "NVAR"
         df, entity, time = _entity_time_frame(self.data, self.entity, self.time)
-        vars_ = list(dict.fromkeys([self.y, self.x, *self.controls] + ([self.interact] if self.interact else [])))
+        vars_ = list(dict.fromkeys([self.y, self.x, *self.controls] + ([self.lag_of] if self.lag else [])
+                                   + ([self.interact] if self.interact else [])))
         require_columns(df, [entity, time, *vars_], who)
         missing_keys(df, [entity, time], who)
         num = numeric_columns(df, vars_, who, [entity, time])
@@ -229,7 +233,7 @@ class NVAR:
             cols["beta1"] = net
         if self.lag:
             Y = np.full((n_t, n_e), np.nan)
-            Y[tcode, ecode] = num[self.y].to_numpy()
+            Y[tcode, ecode] = num[self.lag_of].to_numpy()
             Ylag = np.vstack([np.full((1, n_e), np.nan), Y[:-1]])
             cols["beta2"] = Ylag[tcode, ecode]
         if self.own:

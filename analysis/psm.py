@@ -109,6 +109,14 @@ def _within_group_variance(score: np.ndarray, y: np.ndarray, group: np.ndarray, 
     return out
 
 
+def _mcfadden_r2(llf: float, d: np.ndarray) -> float:
+    """McFadden's pseudo R2 1 - llf / llnull, with the constant-only logit's log-likelihood in closed
+    form (its MLE is the treated share), which statsmodels' ``prsquared`` refits by Nelder-Mead."""
+    n1, n = float(d.sum()), float(d.size)
+    p = n1 / n
+    return 1.0 - float(llf) / (n1 * np.log(p) + (n - n1) * np.log1p(-p))
+
+
 class PSM:
     """Propensity-score matching estimator.
 
@@ -284,7 +292,7 @@ class PSM:
             "N donors used": float((f["weight"] > 0).sum()),
             "k": float(self.k),
             f"{est} SE (conditional on X)": float(np.sqrt(f["var_cond"])),
-            "Logit pseudo R2": float(f["logit"].prsquared),
+            "Logit pseudo R2": _mcfadden_r2(f["logit"].llf, self._d),
         }
         return EstimationResult(
             params=pd.Series({est: f["tau"]}),

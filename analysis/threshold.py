@@ -259,6 +259,18 @@ class PanelThreshold:
         return fitted, Y - fitted
 
     # ------------------------------------------------------------------ public
+    def slopes_at(self, gammas: Sequence[float]) -> pd.Series:
+        """Regime slopes (``x_r1``, ``x_r2``, ...) and control coefficients at the given thresholds,
+        by within OLS with the model's effects; no search. The slopes the model takes at known
+        thresholds (e.g. the true ones of a simulated panel), the same numbers ``fit`` reports when
+        it estimates those thresholds."""
+        g = np.sort(np.asarray(gammas, dtype=float))
+        if g.size != self.n_thresholds:
+            raise PanelError(f"PanelThreshold: {g.size} thresholds given; the model has {self.n_thresholds}")
+        coef = np.linalg.lstsq(self._regressors(g), self._yt, rcond=None)[0]
+        names = [f"{v}_r{j + 1}" for j in range(g.size + 1) for v in self.x] + self.controls
+        return pd.Series(coef[: len(names)], index=names)
+
     def fit(self) -> EstimationResult:
         with blas_threads(self._n * (len(self.x) * (self.n_thresholds + 1) + self._Zt.shape[1])):
             return self._fit()

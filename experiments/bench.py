@@ -31,6 +31,7 @@ import pandas as pd
 
 from sim import snapshots
 from sim.market import KINDS, AccountingError, Assignment, SchedulingProblem, check_assignment, node_use, total_cost
+from sim.measurement import weighted_quantile
 from sim.policies import REGISTRY, SchedulingPolicy, make_policy
 
 RECORDER = "experiments.bench:Recorder"
@@ -123,15 +124,6 @@ def soften(problem: SchedulingProblem, share: float | None) -> SchedulingProblem
     return p
 
 
-def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    if weights.sum() <= 0:
-        return float("nan")
-    order = np.argsort(values, kind="stable")
-    v, w = values[order], weights[order]
-    cum = np.cumsum(w)
-    return float(v[np.searchsorted(cum, q * cum[-1], side="left").clip(0, len(v) - 1)])
-
-
 def evaluate(problems: list[SchedulingProblem], policy: SchedulingPolicy, days: float = snapshots.DAYS_PER_SEASON) -> dict:
     """Yearly metrics of ``policy`` on ``problems`` (one representative day each, ``days`` days each)."""
     acc: dict[str, float] = {}
@@ -187,7 +179,7 @@ def evaluate(problems: list[SchedulingProblem], policy: SchedulingPolicy, days: 
         "energy_mwh": energy_mwh,
         "served_pflop_h": served,
         "latency_mean_ms": ratio(float((lv * lw).sum()), float(lw.sum())),
-        "latency_p99_ms": _weighted_quantile(lv, lw, 0.99),
+        "latency_p99_ms": weighted_quantile(lv, lw, 0.99),
         "sla_violation_pflop_h": acc["sla_violation_pflop_h"],
         "sla_violation_share": ratio(acc["sla_violation_pflop_h"], bound_work),
         "utilisation_east": ratio(used_east, cap_east),

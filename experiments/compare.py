@@ -34,6 +34,7 @@ KEY_METRICS = (
     "dc_carbon_mt",
     "dc_electricity_twh",
     "unserved_share",
+    "sla_violation_share",
 )
 
 

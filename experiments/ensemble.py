@@ -53,7 +53,9 @@ METRICS = (
     "east_to_west_pflop_h",
     "west_utilisation",
     "unserved_share",
+    "sla_violation_share",
     "inference_latency_ms",
+    "latency_bound_p99_ms",
     "dc_carbon_mt",
     "energy_cost_bn_cny",
 )
@@ -111,6 +113,18 @@ def mismatch(info: dict | None, seed: int, expected: dict) -> str | None:
     return None
 
 
+def derived_tables(model, outputs: str) -> dict[str, pd.DataFrame]:
+    """Tables the analysis layer computes from a finished run, written beside its panels at the
+    ``panels`` and ``full`` levels: ``estimands``, what each study estimator targets on this run's
+    panels (``analysis.estimands``; sim cannot compute it, as it must not import the estimators)."""
+    if outputs == "summary" or not model.studies:
+        return {}
+    from analysis.estimands import estimand_table
+    from sim.outputs import study_tables
+
+    return {"estimands": estimand_table(study_tables(model))}
+
+
 def run_replication(config: ModelConfig, seed: int, out: str, scenario: str = "", outputs: str = "summary",
                     formats: tuple[str, ...] = ("parquet",), force: bool = False) -> str:
     """Run one seed and write its outputs; a no-op when a matching replication is already stored."""
@@ -123,7 +137,8 @@ def run_replication(config: ModelConfig, seed: int, out: str, scenario: str = ""
             return str(target)
     model = SuanLiModel(config, seed=seed)
     model.run()
-    write_run(model, target, meta={"scenario": scenario}, formats=formats, outputs=outputs)
+    write_run(model, target, meta={"scenario": scenario}, formats=formats, outputs=outputs,
+              tables=derived_tables(model, outputs))
     model.release()
     del model
     gc.collect()

@@ -35,6 +35,9 @@ UNITS = {
     "mean_utilisation": ("Mean utilisation", "share of capacity"),
     "inference_latency_ms": ("Mean inference latency", "ms"),
     "latency_bound_unserved_share": ("Latency-bound work unserved", "share of interactive+inference demand"),
+    "sla_violation_share": ("SLA violations: latency-bound work late or unserved", "share of its demand"),
+    "sla_violation_pflop_h": ("SLA violations", "PFLOP-h/yr"),
+    "latency_bound_p99_ms": ("p99 latency of latency-bound work", "ms"),
     "dc_carbon_mt": ("DC carbon", "Mt CO2/yr"),
     "energy_cost_bn_cny": ("DC electricity cost", "bn CNY/yr"),
     "transfer_cost_bn_cny": ("Transfer cost", "bn CNY/yr"),
@@ -52,7 +55,7 @@ SUFFIX_UNITS = (
 REGIONS = ("east", "central", "northeast", "west")
 UTILISATION = ("west_hub_utilisation", "hub_utilisation", "west_utilisation", "east_utilisation", "national_rack_utilisation")
 ENERGY = ("dc_electricity_twh", "energy_cost_bn_cny", "dc_carbon_mt")
-SERVICE = ("unserved_share", "inference_latency_ms")
+SERVICE = ("unserved_share", "sla_violation_share", "inference_latency_ms", "latency_bound_p99_ms")
 SERVICE_PATTERNS = ("violation", "sla", "p99", "latency_bound", "unserved_interactive", "unserved_inference")
 
 

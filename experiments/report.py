@@ -129,7 +129,8 @@ def build_panels(result) -> list[Panel]:
     add("prices", f"Compute price by node in {year}, weighted by the work each data centre served.",
         lambda: F.fig_prices(inputs.get("prices"), prov, src, year, order))
     service = F.service_metrics(bands)
-    add("service", "Unserved demand, inference latency and latency-bound violations (where recorded).",
+    add("service", "Unserved demand, SLA violations (latency-bound work served beyond its bound or not served), "
+        "mean inference latency and p99 latency of latency-bound work.",
         lambda: F.fig_paths(bands, service, src, "Unserved demand and latency", order), F.SERVICE)
     if not any(p in m for m in service for p in ("violation", "sla")):
         what = ("latency-bound work is shown as the unserved share of interactive and inference demand (provinces panel); "

@@ -33,8 +33,8 @@ from analysis.designs.base import Design, Spec
 
 LEVEL = 0.95
 BACKENDS = ("serial", "processes", "dask")
-REPLICATION_COLUMNS = ("rep", "estimator", "spec", "param", "estimand", "truth", "estimate", "se", "ci_lower",
-                       "ci_upper", "covered", "reject_zero", "error", "warning")
+REPLICATION_COLUMNS = ("rep", "estimator", "spec", "param", "estimand", "truth", "structural", "estimate", "se",
+                       "ci_lower", "ci_upper", "covered", "reject_zero", "error", "warning")
 
 
 class ValidationError(ValueError):
@@ -160,6 +160,7 @@ def replicate(design: str, estimators: tuple[str, ...], sizes: tuple[tuple[str, 
                 fits[id(s.fit)] += (str(caught[0].message)[:200] if caught else "",)
             res, error, warning = fits[id(s.fit)]
             truth = float(draw.truth[s.estimand])
+            structural = float(draw.extra.get("structural", {}).get(s.estimand, np.nan))
             b = se = lo = hi = np.nan
             if res is not None:
                 try:
@@ -169,7 +170,7 @@ def replicate(design: str, estimators: tuple[str, ...], sizes: tuple[tuple[str, 
             has_ci = np.isfinite(lo) and np.isfinite(hi)
             rows.append(dict(
                 rep=rep, estimator=s.estimator, spec=s.label, param=s.param, estimand=s.estimand, truth=truth,
-                estimate=b, se=se, ci_lower=lo, ci_upper=hi,
+                structural=structural, estimate=b, se=se, ci_lower=lo, ci_upper=hi,
                 covered=float(lo <= truth <= hi) if has_ci else np.nan,
                 reject_zero=float(not (lo <= 0.0 <= hi)) if has_ci else np.nan,
                 error=error, warning=warning,
@@ -238,7 +239,9 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
         c = float(cov.mean()) if len(cov) else np.nan
         out.append(dict(zip(keys, key)) | dict(
             reps=len(g), failed=int(len(g) - n), warned=int((g["warning"] != "").sum()),
-            truth=float(ok["truth"].mean()) if n else np.nan, mean_estimate=float(ok["estimate"].mean()) if n else np.nan,
+            truth=float(ok["truth"].mean()) if n else np.nan,
+            structural=float(ok["structural"].mean()) if n and ok["structural"].notna().any() else np.nan,
+            mean_estimate=float(ok["estimate"].mean()) if n else np.nan,
             bias=bias, bias_mc_se=bias_se, bias_z=bias / bias_se if bias_se and np.isfinite(bias_se) else np.nan,
             rmse=float(np.sqrt(np.mean(err**2))) if n else np.nan, sd_estimate=sd, mean_se=mean_se,
             se_ratio=mean_se / sd if sd and np.isfinite(mean_se) else np.nan,
@@ -365,14 +368,24 @@ def render_report(v: Validation) -> str:
               "bias = mean(estimate - estimand), its Monte Carlo SE, RMSE; coverage = share of 95 % intervals "
               "containing the estimand (binomial 95 % band under exact coverage); rejection = share of "
               "intervals excluding 0 (power when the estimand is not 0).", ""]
-    tab = s[["estimator", "spec", "param", "estimand", "truth", "mean_estimate", "bias", "bias_mc_se", "rmse",
-             "sd_estimate", "mean_se", "coverage", "coverage_band_lo", "coverage_band_hi", "reject_rate",
-             "failed"]].copy()
+    structural = has_structural(s)
+    if structural:
+        lines += ["`truth` is the mean estimand over the draws; `structural` the mean structural value of the run's "
+                  "truth tables that it relates to (estimand minus structural is the specification's distance from "
+                  "the model's mechanism, not an error of the estimator).", ""]
+    tab = s[["estimator", "spec", "param", "estimand", "truth", *(["structural"] if structural else []),
+             "mean_estimate", "bias", "bias_mc_se", "rmse", "sd_estimate", "mean_se", "coverage", "coverage_band_lo",
+             "coverage_band_hi", "reject_rate", "failed"]].copy()
     tab["failed"] = tab["failed"].astype(str)
     lines += [_md_table(tab), "", "## Reading", ""]
     for _, r in s.iterrows():
         b, c = verdicts(r)
         lines.append(f"- **{r['spec']}**, `{r['param']}` vs `{r['estimand']}`: {b}; {c}.")
+        if structural and np.isfinite(r["structural"]):
+            lines.append(f"  - Against the structural value {r['structural']:.4g} the mean estimate is off by "
+                         f"{r['mean_estimate'] - r['structural']:+.4g}, of which {r['truth'] - r['structural']:+.4g} "
+                         "is the estimand's distance from it (the specification) and "
+                         f"{r['mean_estimate'] - r['truth']:+.4g} the estimator's bias.")
         why = diagnose(r)
         note = v.notes.get((r["estimator"], r["spec"], r["param"]), "")
         if why:
@@ -387,6 +400,11 @@ def render_report(v: Validation) -> str:
             lines.append(f"  - {int(r['warned'])} fits raised a warning (kept).")
     lines += ["", "![Sampling distribution](sampling_distribution.png)", "", source_line(v), ""]
     return "\n".join(lines)
+
+
+def has_structural(summary: pd.DataFrame) -> bool:
+    """Whether the design reports structural values beside its estimands (the model's panels do)."""
+    return "structural" in summary and bool(np.isfinite(summary["structural"]).any())
 
 
 def sampling_figure(v: Validation):
@@ -414,6 +432,9 @@ def sampling_figure(v: Validation):
         ax.axvline(r["truth"], color="#c44e52", linestyle="--", linewidth=1.8,
                    label=f"estimand{' (mean over draws)' if varies else ''} {r['truth']:.4g}")
         ax.axvline(r["mean_estimate"], color="black", linewidth=1.4, label=f"mean {r['mean_estimate']:.4g}")
+        if np.isfinite(r.get("structural", np.nan)):
+            ax.axvline(r["structural"], color="#55a868", linestyle=":", linewidth=1.8,
+                       label=f"structural (not the estimand) {r['structural']:.4g}")
         unit = v.design.estimands[r["estimand"]].unit if r["estimand"] in v.design.estimands else ""
         ax.set_xlabel(f"{r['param']} estimate ({unit})" if unit else f"{r['param']} estimate")
         ax.set_ylabel("replications")
@@ -477,8 +498,8 @@ def cmd_validate(args) -> int:
     except ValidationError as err:
         raise UsageError(str(err)) from None
     write(v, out)
-    cols = ["spec", "param", "estimand", "truth", "mean_estimate", "bias", "bias_mc_se", "rmse", "coverage",
-            "reject_rate"]
+    cols = ["spec", "param", "estimand", "truth", *(["structural"] if has_structural(v.summary) else []),
+            "mean_estimate", "bias", "bias_mc_se", "rmse", "coverage", "reject_rate"]
     print(f"SuanLi validate: {', '.join(ests)} on {design} ({v.design.sample_label()}), {v.reps} replications, "
           f"seed {v.seed}, backend {backend}; results in {out}")
     with pd.option_context("display.width", 200, "display.max_colwidth", 48):

@@ -59,6 +59,11 @@ SUMMARY = {
     "east_headroom_cut_mw": ("MW", "expansion refused for lack of grid headroom in eastern provinces"),
     "west_headroom_cut_mw": ("MW", "expansion refused for lack of grid headroom in western provinces"),
     "inference_latency_ms": ("ms round trip", "served-work-weighted mean latency of inference work"),
+    "sla_violation_pflop_h": ("PFLOP-h/yr", "SLA violations: latency-bound (interactive and inference) work served "
+                                            "beyond its latency bound (soft bounds only) or not served"),
+    "sla_violation_share": ("share", "SLA violations over latency-bound demand (as the policies bench counts them)"),
+    "latency_bound_p99_ms": ("ms round trip", "99th percentile latency of the latency-bound work served, "
+                                              "weighted by work"),
     "dc_carbon_mt": ("Mt CO2/yr", "carbon emitted for data-centre electricity"),
     "energy_cost_bn_cny": ("bn CNY/yr", "data centres' electricity bill"),
     "transfer_cost_bn_cny": ("bn CNY/yr", "network transfer charges paid for moved work"),
@@ -183,6 +188,22 @@ _TRUTH = {
 }
 for _s in ("provinces", "cities", "firms"):
     COLUMNS[f"truth_{_s}"] = dict(_TRUTH)
+COLUMNS["estimands"] = {
+    "study": ("name", "study module whose panel the estimator is run on: provinces, cities or firms"),
+    "estimator": ("name", "estimator (suanli validate names): nvar, sfa, threshold, twfe, iv, psm, csdid"),
+    "spec": ("id", "specification, named after the study table it reproduces (e.g. p1_table2_col8)"),
+    "param": ("name", "parameter of the estimator's result compared with the estimand"),
+    "estimand": ("id", "estimand name spec.param (the key suanli validate --design model compares with)"),
+    "value": ("see unit", "what the estimator targets on this run's panel: the estimator applied to the outcome "
+                          "without the study equation's error term (analysis/estimands.py)"),
+    "unit": ("text", "unit of the value"),
+    "n_obs": ("count", "observations the estimand was computed on (0 if not computed)"),
+    "definition": ("text", "what the estimand is"),
+    "computed": ("text", "how it was computed from the run's panel and latent truths, or why it could not be"),
+    "structural": ("name", "truth-table row of the structural value the estimand relates to"),
+    "structural_value": ("see unit", "that structural value (estimand minus it = the specification's distance "
+                                     "from the model's mechanism)"),
+}
 
 COLUMNS["study_provinces"] = {
     "lnTFP": ("log", "log total factor productivity (seed 000)"),
@@ -321,7 +342,8 @@ def to_markdown() -> str:
         "",
         "What a run writes depends on `--outputs`: `summary` (the default for ensembles) writes only",
         "`summary`; `panels` (the default for `suanli run`) adds the agent, flow, parameter, study and",
-        "truth panels; `full` adds `snapshots`, `links` and the `latent_*` truths. Every table is",
+        "truth panels and the `estimands` (what each study estimator targets on the run's panels, computed",
+        "from the latent truths); `full` adds `snapshots`, `links` and the `latent_*` truths. Every table is",
         "Parquet; `--formats parquet,csv,dta` adds CSV and Stata 118 files (with these meanings as",
         "variable labels). `run.json` records the seed, years, resolved config and policy, the",
         "structural parameters' SHA-256, package version, git commit, wall time and the files written.",

@@ -101,3 +101,16 @@ def compute_index(capacity_pc: np.ndarray, used_pc: np.ndarray, access_ms: np.nd
     use = np.maximum(np.asarray(used_pc, dtype=float), 1e-9) / reference[1]
     acc = reference[2] / np.maximum(np.asarray(access_ms, dtype=float), 1e-9)
     return 100.0 * np.exp((np.log(cap) + np.log(use) + np.log(acc)) / 3.0)
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """The ``q`` quantile of ``values`` weighted by ``weights`` (the smallest value whose cumulative weight
+    reaches q of the total; NaN without weight): e.g. the p99 latency of work served, weighted by volume.
+    The bench and the model's yearly summary use it, so their p99 latencies are the same number."""
+    values, weights = np.asarray(values, dtype=float).ravel(), np.asarray(weights, dtype=float).ravel()
+    if weights.sum() <= 0:
+        return float("nan")
+    order = np.argsort(values, kind="stable")
+    v, w = values[order], weights[order]
+    cum = np.cumsum(w)
+    return float(v[np.searchsorted(cum, q * cum[-1], side="left").clip(0, len(v) - 1)])

@@ -106,7 +106,8 @@ class SuanLiModel(mesa.Model):
         from sim.studies import STUDIES
 
         self.studies = {name: STUDIES[name](self) for name in self.config.studies if name in STUDIES}
-        self.datacollector = mesa.DataCollector(model_reporters=reporters.MODEL_REPORTERS,
+        self.datacollector = mesa.DataCollector(model_reporters={**reporters.MODEL_REPORTERS,
+                                                                 **{k: reporters.summary_value(k) for k in market.SLA_KEYS}},
                                                 agenttype_reporters=reporters.AGENTTYPE_REPORTERS)
 
     # ----- the year ---------------------------------------------------------------------------------
@@ -130,7 +131,7 @@ class SuanLiModel(mesa.Model):
         for study in self.studies.values():
             study.step()
         self.headroom_cut_mw = investment.plan(self, pre)
-        self.summary = reporters.year_summary(self, books, post)
+        self.summary = {**reporters.year_summary(self, books, post), **books["sla"]}
         self.datacollector.collect(self)
         investment.build(self)
         self.running = self.year < cfg.end_year

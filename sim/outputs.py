@@ -91,14 +91,22 @@ def collect_panels(model, outputs: str = "full") -> dict[str, pd.DataFrame]:
         panels["snapshots"] = pd.concat(model.snapshot_records, ignore_index=True) if model.snapshot_records else pd.DataFrame()
         panels["links"] = pd.concat(model.link_records, ignore_index=True) if model.link_records else pd.DataFrame()
     panels["parameters"] = model.params.to_frame().assign(value=lambda d: d["value"].astype(float))
-    for name, study in model.studies.items():
-        panels[f"study_{name}"] = study.panel()
-        panels[f"truth_{name}"] = study.truth()
-        if "full" in keep:
-            latent = study.latent()
-            if not latent.empty:
-                panels[f"latent_{name}"] = latent
+    panels.update(study_tables(model, latent="full" in keep))
     return {k: v for k, v in panels.items() if panel_level(k) in keep}
+
+
+def study_tables(model, latent: bool = True) -> dict[str, pd.DataFrame]:
+    """Each study's panel, truth and (if ``latent``) non-empty latent truths: ``study_<name>``,
+    ``truth_<name>``, ``latent_<name>``. What the estimands of a run are computed from."""
+    out: dict[str, pd.DataFrame] = {}
+    for name, study in model.studies.items():
+        out[f"study_{name}"] = study.panel()
+        out[f"truth_{name}"] = study.truth()
+        if latent:
+            lat = study.latent()
+            if not lat.empty:
+                out[f"latent_{name}"] = lat
+    return out
 
 
 def check_outputs(outputs: str) -> str:
@@ -330,10 +338,12 @@ def replace_dir(src: Path, dst: Path) -> None:
 
 
 def write_run(model, out_dir: str | Path, meta: dict | None = None, formats: tuple[str, ...] = ("parquet",),
-              outputs: str = "panels") -> Path:
+              outputs: str = "panels", tables: dict[str, pd.DataFrame] | None = None) -> Path:
     """Write ``model``'s panels up to the ``outputs`` level in ``formats`` to ``out_dir``; returns the directory.
 
-    ``run.json`` records the seed, years, resolved config, parameters hash, package version,
+    ``tables`` are further tables computed from the run by higher layers (the ``estimands``,
+    which need the estimators of ``analysis``), written beside the panels when their level is
+    kept. ``run.json`` records the seed, years, resolved config, parameters hash, package version,
     git commit, the outputs level, formats and the list of files; ``meta`` adds to it.
     """
     check_outputs(outputs)
@@ -344,7 +354,9 @@ def write_run(model, out_dir: str | Path, meta: dict | None = None, formats: tup
     tmp = temp_sibling(out)
     try:
         files: list[str] = []
-        for name, df in collect_panels(model, outputs).items():
+        keep = OUTPUT_LEVELS[: OUTPUT_LEVELS.index(outputs) + 1]
+        extra = {k: v for k, v in (tables or {}).items() if panel_level(k) in keep}
+        for name, df in {**collect_panels(model, outputs), **extra}.items():
             files += [p.name for p in write_table(df, tmp / name, formats)]
         (tmp / "summary.txt").write_text(format_summary(model) + "\n", encoding="utf-8")
         files.append("summary.txt")
@@ -403,6 +415,7 @@ SUMMARY_COLUMNS = {
     "east_to_west_pflop_h": ("E->W PFLOP-h", "{:.3g}"),
     "west_utilisation": ("west util.", "{:.1%}"),
     "unserved_share": ("unserved", "{:.2%}"),
+    "sla_violation_share": ("SLA viol.", "{:.2%}"),
     "inference_latency_ms": ("latency ms", "{:.2f}"),
     "dc_carbon_mt": ("DC MtCO2", "{:.1f}"),
 }

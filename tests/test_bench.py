@@ -169,3 +169,34 @@ def test_a_user_directory_is_refused(tmp_path, capsys):
     assert main(["policies", "--out", str(tmp_path)]) == 2
     assert "did not write" in capsys.readouterr().err
     assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def test_summary_sla_columns_are_the_benchs_count_on_the_same_state():
+    """The run's summary counts latency-bound violations (served beyond the bound, or unserved) and the
+    p99 latency of latency-bound work exactly as the bench does on that year's problems with the
+    scenario's own policy and the model's hard bounds; a tighter latency bound raises the share.
+    The state: the default scenario in 2011 (local serving, before the hubs), where some eastern
+    latency-bound work goes unserved."""
+    from sim.market import KINDS
+    from sim.model import SuanLiModel
+    from sim.policies import make_policy
+
+    year = 2011
+    cfg = replace(load_scenario("default").config, studies=(), firm_scale=0.25, end_year=year)
+    problems = capture_problems(cfg, 1, year)
+    loose = SuanLiModel(cfg, seed=1).run().datacollector.get_model_vars_dataframe()
+    got = loose.set_index("year").loc[year]
+    policy = cfg.policy_for(year)
+    row = evaluate([soften(p, None) for p in problems], make_policy(policy, **cfg.policy_options.get(policy, {})))
+    demand_k = 365.0 / 4 * sum(p.demand.sum(axis=(0, 2)) for p in problems)
+    bound = ~DEFERRABLE
+    unserved_bound = sum(row[f"unserved_share_{k}"] * demand_k[i] for i, k in enumerate(KINDS) if bound[i])
+    expected = row["sla_violation_pflop_h"] + unserved_bound
+    assert expected > 1e-4 * demand_k[bound].sum(), "premise: some latency-bound work goes unserved in the state"
+    assert got["sla_violation_pflop_h"] == pytest.approx(expected, rel=1e-9)
+    assert got["sla_violation_share"] == pytest.approx(expected / demand_k[bound].sum(), rel=1e-9)
+    assert got["latency_bound_p99_ms"] == pytest.approx(row["latency_p99_ms"], rel=1e-12)
+    tight = SuanLiModel(replace(cfg, latency_bound_ms=2.0), seed=1).run().datacollector.get_model_vars_dataframe()
+    assert (tight["sla_violation_share"] > loose["sla_violation_share"] + 0.01).all(), \
+        (loose["sla_violation_share"].tolist(), tight["sla_violation_share"].tolist())
+    assert (tight["latency_bound_p99_ms"] <= 2.0).all() and (loose["latency_bound_p99_ms"] > 2.0).all()

@@ -80,15 +80,17 @@ def test_parquet_only_unless_asked(tmp_path, small_model):
 
 
 def test_outputs_levels(tmp_path, study_model):
+    from experiments.ensemble import derived_tables
+
     names = {}
     for level in outputs.OUTPUT_LEVELS:
-        d = outputs.write_run(study_model, tmp_path / level, outputs=level)
+        d = outputs.write_run(study_model, tmp_path / level, outputs=level, tables=derived_tables(study_model, level))
         names[level] = {p.stem for p in d.glob("*.parquet")}
         info = json.loads((d / "run.json").read_text())
         assert info["outputs"] == level
         assert sorted(info["files"]) == sorted(p.name for p in d.iterdir() if p.name != "run.json")
     assert names["summary"] == {"summary"}
-    assert {"provinces", "study_firms", "truth_cities", "flows"} <= names["panels"]
+    assert {"provinces", "study_firms", "truth_cities", "flows", "estimands"} <= names["panels"]
     assert not any(n.startswith("latent_") or n in ("snapshots", "links") for n in names["panels"])
     assert names["panels"] < names["full"]
     assert {"snapshots", "links", "latent_firms"} <= names["full"]
@@ -97,7 +99,11 @@ def test_outputs_levels(tmp_path, study_model):
 
 
 def test_every_written_column_is_in_the_data_dictionary(tmp_path, study_model):
-    d = outputs.write_run(study_model, tmp_path / "full", outputs="full", formats=("parquet", "csv", "dta"))
+    from experiments.ensemble import derived_tables
+
+    d = outputs.write_run(study_model, tmp_path / "full", outputs="full", formats=("parquet", "csv", "dta"),
+                          tables=derived_tables(study_model, "full"))
+    assert (d / "estimands.dta").exists()
     missing = []
     for f in sorted(d.iterdir()):
         if f.suffix == ".parquet":
@@ -146,6 +152,22 @@ def test_cli_run_json_has_scenario_policy_wall_time(tmp_path):
     info = json.loads((tmp_path / "o" / "run.json").read_text())
     assert info["scenario"] == "mine" and info["scenario_file"] == str(scen) and info["seed"] == 7
     assert info["policy"]["after"] == "nearest_hub" and info["wall_seconds"] > 0
+
+
+def test_run_and_ensemble_write_the_same_estimands_beside_the_truths(tmp_path):
+    """``suanli run`` and an ensemble replication at the panels level both write the ``estimands`` table,
+    byte-identical for the same scenario and seed, with every study estimator's estimand computed."""
+    from experiments.cli import main
+    from experiments.ensemble import run_replication, seed_dir
+
+    assert main(["run", "--years", "2008-2023", "--seed", "5", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    run_replication(ModelConfig(end_year=2023), 5, str(tmp_path / "ens"), scenario="default", outputs="panels")
+    a, b = tmp_path / "run" / "estimands.parquet", seed_dir(tmp_path / "ens", 5) / "estimands.parquet"
+    assert a.read_bytes() == b.read_bytes()
+    t = pd.read_parquet(a)
+    assert set(t["estimator"]) == {"nvar", "sfa", "threshold", "twfe", "iv", "psm", "csdid"}
+    assert t["value"].notna().all() and (t["n_obs"] > 0).all(), t.loc[t["value"].isna(), "computed"].tolist()
+    assert "estimands.parquet" in json.loads((tmp_path / "run" / "run.json").read_text())["files"]
 
 
 def test_replaces_a_previous_run_atomically_but_never_a_users_files(tmp_path, small_model):

@@ -19,6 +19,7 @@ def test_logit_scores_equal_statsmodels_logit():
     np.testing.assert_allclose(res.extra["pscore"].to_numpy(), ref.predict(df).to_numpy(), rtol=1e-8)
     np.testing.assert_allclose(res.extra["logit"].params, ref.params.to_numpy(), rtol=1e-8)
     assert (res.extra["pscore"].index == df.index).all()
+    assert res.stats["Logit pseudo R2"] == pytest.approx(ref.prsquared, rel=1e-9)
 
 
 def test_att_equals_brute_force_nearest_neighbour_matching():

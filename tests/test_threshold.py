@@ -81,6 +81,12 @@ def test_double_threshold_recovered_with_refinement():
         assert abs(res.params[name] - truth) < 3 * se, f"{name}: {res.params[name]:.3f} vs {truth}, 3 SE = {3 * se:.3f}"
     tests = mod.test_thresholds(B=49, rng=np.random.default_rng(1))
     assert tests.loc["single", "p_value"] < 0.05 and tests.loc["double", "p_value"] < 0.05
+    at = mod.slopes_at(res.extra["thresholds"])  # the slopes at given thresholds are the fit's at its own
+    np.testing.assert_allclose(at[["x_r1", "x_r2", "x_r3", "z"]], res.params[["x_r1", "x_r2", "x_r3", "z"]], atol=1e-9)
+    cols = [df["x"].to_numpy() * (df["q"].to_numpy() > g) for g in (-np.inf, -0.4, 0.6)]
+    X = np.column_stack([cols[0] - cols[1], cols[1] - cols[2], cols[2], df["z"], pd.get_dummies(df["id"], dtype=float)])
+    b = np.linalg.lstsq(X, df["y"].to_numpy(), rcond=None)[0]
+    np.testing.assert_allclose(mod.slopes_at([0.6, -0.4])[["x_r1", "x_r2", "x_r3", "z"]], b[:4], atol=1e-9)
 
 
 def test_bootstrap_size_of_threshold_tests():
