@@ -53,6 +53,7 @@ SUMMARY = {
     "hub_utilisation": ("share", "served work over capacity of hub data centres"),
     "west_hub_utilisation": ("share", "served work over capacity of hub data centres in western (resource) hubs"),
     "national_rack_utilisation": ("share", "rack-weighted mean utilisation of data centres (each capped at 1)"),
+    "hub_rack_utilisation": ("share", "rack-weighted mean utilisation of the hub-cluster data centres (each capped at 1)"),
     "gdp_bn_cny": ("bn CNY", "national GDP simulated (sum of provinces)"),
     "gdp_hist_bn_cny": ("bn CNY", "national GDP of the historical/projected path the simulation starts from"),
     "headroom_cut_mw": ("MW", "data-centre expansion refused for lack of grid headroom"),
