@@ -48,6 +48,7 @@ SUMMARY = {
     "unserved_share": ("share", "share of national compute demand not served"),
     "east_to_west_pflop_h": ("PFLOP-h/yr", "work originating in eastern provinces served in western ones"),
     "west_utilisation": ("share", "hosted work over capacity of western data centres"),
+    "west_hosted_pflop_h": ("PFLOP-h/yr", "work served by data centres in western provinces, whatever its origin"),
     "mean_utilisation": ("share", "served work over capacity of all data centres"),
     "east_utilisation": ("share", "served work over capacity of data centres in eastern provinces"),
     "hub_utilisation": ("share", "served work over capacity of hub data centres"),
