@@ -24,6 +24,7 @@ Heteroskedasticity-robust and homoskedastic errors are the same under both rules
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Sequence
 
@@ -49,6 +50,20 @@ _SMALL_SAMPLE = ("fixest", "linearmodels", "none")
 
 def _codes(s: pd.Series) -> np.ndarray:
     return pd.factorize(s, sort=True)[0].astype(np.int64)
+
+
+@functools.cache
+def _pyfixest_demean():
+    """pyfixest's alternating-projections demeaner, imported without the root-logger configuration
+    (``logging.basicConfig(level=INFO)``) one of pyfixest's modules applies at import, which would
+    print every Mesa step of a simulation run in the same process."""
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    from pyfixest.estimation import demean
+
+    root.setLevel(level)
+    root.handlers[:] = handlers
+    return demean
 
 
 def group_demean(A: np.ndarray, groups: Sequence[np.ndarray], tol: float = 1e-10) -> np.ndarray:
@@ -81,26 +96,12 @@ def group_demean(A: np.ndarray, groups: Sequence[np.ndarray], tol: float = 1e-10
                     out[:, j] = (col - (np.bincount(e, col, n_e) / ce)[e] - (np.bincount(t, col, n_t) / ct)[t]
                                  + col.mean())
                 return out
-    demean = _pyfixest_demean()
     fl = np.column_stack(groups).astype(np.uint64)
-    out, ok = demean(A, fl, np.ones(A.shape[0]), tol=tol, maxiter=100_000)
+    out, ok = _pyfixest_demean()(A, fl, np.ones(A.shape[0]), tol=tol, maxiter=100_000)
     if not ok:
         raise PanelError("TwoWayFE: the fixed-effect demeaning did not converge (check for disconnected "
                          "entity/time groups)")
     return out
-
-
-def _pyfixest_demean():
-    """pyfixest's demeaning, imported without its side effect on logging: importing ``pyfixest.estimation``
-    runs ``logging.basicConfig(level=INFO)`` (in ``feols_compressed_``), after which every Mesa step of
-    the next model run in the process would be logged; the root logger's level and handlers are restored."""
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    from pyfixest.estimation import demean
-
-    root.setLevel(level)
-    root.handlers[:] = handlers
-    return demean
 
 
 def cluster_meat(scores: np.ndarray, codes: np.ndarray) -> np.ndarray:

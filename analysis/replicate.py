@@ -30,7 +30,7 @@ from analysis.psm import PSM
 from analysis.results import EstimationResult, stars
 from analysis.sfa import PanelSFA
 from analysis.threshold import PanelThreshold
-from calibration.targets import TARGETS_PATH, load_targets
+from analysis.published import TARGETS_PATH, load_targets
 
 # ---------------------------------------------------------------------------------------- names
 P1_CONTROLS = ("Z0", "Z1", "Z2", "Z3", "Z4", "Z5")

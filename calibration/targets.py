@@ -1,25 +1,7 @@
-"""The published numbers the calibration reproduces: ``calibration/targets.csv``.
+"""The published numbers the calibration reproduces (``calibration/targets.csv``); the loader is
+``analysis.published``, which the replication tables share. Each row's statistic is computed from a
+simulated run by ``calibration.moments``."""
 
-A copy of the design's ``shared/design/targets.csv`` (one row per statistic of the studies:
-id, seed, table, spec, statistic, value, se, n, note), shipped with the package so that a
-fresh install can compare simulated estimates with the published ones.
-"""
+from analysis.published import TARGETS_PATH, load_targets
 
-from __future__ import annotations
-
-from pathlib import Path
-
-import pandas as pd
-
-TARGETS_PATH = Path(__file__).with_name("targets.csv")
-
-
-def load_targets(path: str | Path | None = None) -> pd.DataFrame:
-    """The targets indexed by id; ``value``, ``se`` and ``n`` numeric (NaN where not published)."""
-    path = Path(path) if path is not None else TARGETS_PATH
-    if not path.is_file():
-        raise FileNotFoundError(f"targets file not found: {path} (pass the path of a targets.csv)")
-    t = pd.read_csv(path, dtype={"id": str, "seed": str, "table": str})
-    for c in ("value", "se", "n"):
-        t[c] = pd.to_numeric(t[c], errors="coerce")
-    return t.set_index("id")
+__all__ = ["TARGETS_PATH", "load_targets"]

@@ -32,6 +32,7 @@ UNITS = {
     "hub_utilisation": ("Hub utilisation", "share of capacity"),
     "west_hub_utilisation": ("Western-hub utilisation", "share of capacity"),
     "national_rack_utilisation": ("National rack utilisation", "share of capacity"),
+    "hub_rack_utilisation": ("Hub-cluster rack utilisation", "share of capacity"),
     "mean_utilisation": ("Mean utilisation", "share of capacity"),
     "inference_latency_ms": ("Mean inference latency", "ms"),
     "latency_bound_unserved_share": ("Latency-bound work unserved", "share of interactive+inference demand"),

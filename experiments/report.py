@@ -24,6 +24,7 @@ from experiments import figures as F
 SEED_003_SIGNS = {
     "west_utilisation": (-1, "western data centres sit idle without the programme (east short of power, west idle)"),
     "east_to_west_pflop_h": (-1, "no east-to-west scheduling without the programme"),
+    "west_hosted_pflop_h": (-1, "under the programme the west takes on eastern demand; without it western data centres serve local demand only"),
     "energy_cost_bn_cny": (+1, "eastern power is dearer than the west's renewable-rich supply"),
     "dc_carbon_mt": (+1, "the programme's green western power lowers DC carbon"),
 }

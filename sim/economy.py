@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from calibration.params import DEFAULT_PATH
+from sim.parameters import DEFAULT_PATH
 
 REFERENCE_PATH = Path(DEFAULT_PATH).with_name("infrastructure_reference.csv")
 REFERENCE_COLUMNS = ("DF_qty", "net_qty", "DF_qual_struct", "net_qual")

@@ -9,7 +9,8 @@ are booked as ``headroom_cut_mw``). New data centres enter where demand goes uns
 designation, local governments of hub cluster cities compete for subsidised hub campuses at a
 rate that does not wait for demand and rises with the campuses their rivals opened last year (up to
 one per cluster city: the race saturates) (duplicate building), so hub capacity runs ahead of use
-until hub utilisation falls below ``hub_idle_floor``, when local budgets slow the race.
+until a pool's hub utilisation falls below ``hub_idle_floor``, when local budgets slow that pool's
+race, to a stop at half the floor.
 """
 
 from __future__ import annotations
@@ -61,10 +62,11 @@ def build(model) -> None:
     p = model.params.datacentre
     y = model.year
     front = model.frontier_density(y + 1)
+    u_hub = hub_pool_utilisation(model)
     for dc in list(model.dcs):
         refresh = p.refresh_rate * min(1.0, dc.expected_utilisation / p.target_utilisation)
         dc.grow(dc.planned_racks, front[dc.pool], model.new_pue(y, dc.province), refresh, p.retirement_rate)
-    enter(model, front, model.pool_unserved)
+    enter(model, front, model.pool_unserved, u_hub)
 
 
 def grid_headroom_mw(model, pre) -> np.ndarray:
@@ -84,9 +86,10 @@ def peak_reserve_mw(avail_mw: np.ndarray, load_mw: np.ndarray) -> np.ndarray:
     return avail_mw.reshape(avail_mw.shape[0], -1)[rows, peak] - flat_load[rows, peak]
 
 
-def enter(model, front: np.ndarray, pool_unserved: np.ndarray) -> None:
+def enter(model, front: np.ndarray, pool_unserved: np.ndarray, u_hub: np.ndarray) -> None:
     """New data centres: where demand goes unserved (restricted to cluster cities after designation
-    under hub-only approval), and subsidised hub campuses in every cluster city after designation."""
+    under hub-only approval), and subsidised hub campuses in every cluster city after designation,
+    each pool's campuses slowed in proportion once its hub utilisation ``u_hub`` is below the idle floor."""
     p = model.params.datacentre
     y = model.year
     nat = model.national_demand(y)
@@ -111,8 +114,7 @@ def enter(model, front: np.ndarray, pool_unserved: np.ndarray) -> None:
     if model.hubs_active:
         clusters = model.world.cluster_city_ids
         race = 1.0 + p.hub_race * min(model.hub_builds / len(clusters), 1.0)
-        u_hub = model.summary.get("hub_utilisation", float("nan"))
-        race *= min(1.0, u_hub / p.hub_idle_floor) if np.isfinite(u_hub) else 1.0
+        slow = np.clip(2.0 * u_hub / p.hub_idle_floor - 1.0, 0.0, 1.0)
         built = 0
         for city in clusters:
             city = int(city)
@@ -121,10 +123,22 @@ def enter(model, front: np.ndarray, pool_unserved: np.ndarray) -> None:
             h = model.streams.get("hub_entry", city, y)
             rate = p.hub_entry_per_cluster * (1.0 + p.hub_subsidy_entry_boost * model.config.west_capex_subsidy * resource) * race
             for _ in range(int(h.poisson(rate))):
-                kind = "intelligent" if h.random() < 0.5 else "general"
-                new_dc(model, city, prov, kind, p.hub_new_racks * size_scale, front)
-                built += 1
+                pool = INTELLIGENT if h.random() < 0.5 else GENERAL
+                if h.random() < slow[pool]:
+                    new_dc(model, city, prov, ("general", "intelligent")[pool], p.hub_new_racks * size_scale, front)
+                    built += 1
         model.hub_builds = built
+
+
+def hub_pool_utilisation(model) -> np.ndarray:
+    """This year's utilisation of hub data centres by pool (served over capacity; 1 where a pool has none yet)."""
+    served = np.zeros(2)
+    cap = np.zeros(2)
+    for dc in model.dcs:
+        if dc.hub and dc.build_year <= model.year:
+            served[dc.pool] += dc.utilisation * dc.pflops
+            cap[dc.pool] += dc.pflops
+    return np.where(cap > 0, served / np.maximum(cap, 1e-12), 1.0)
 
 
 def new_dc(model, city: int, prov: int, kind: str, racks: float, front: np.ndarray) -> DataCentre:

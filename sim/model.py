@@ -17,7 +17,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from calibration.params import Parameters, load_parameters
+from sim.parameters import Parameters, load_parameters
 from sim import economy, investment, market, measurement, power, reporters, snapshots
 from sim.agents import DataCentre, Firm, PowerSupplier, Province
 from sim.agents.firm import N_INDUSTRIES, adoption_logit, industry_shift, spawn_firms

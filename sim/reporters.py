@@ -30,8 +30,12 @@ def year_summary(model, books: dict, post) -> dict[str, float]:
         return float(served_dc[mask].sum() / c) if c > 0 else float("nan")
 
     racks = a["racks"]
-    rack_util = float((racks * np.minimum(served_dc / np.maximum(dc_pflops * snapshots.HOURS_PER_YEAR, 1e-12), 1.0)).sum()
-                      / max(racks.sum(), 1e-12))
+    racks_used = racks * np.minimum(served_dc / np.maximum(dc_pflops * snapshots.HOURS_PER_YEAR, 1e-12), 1.0)
+
+    def rack_utilisation(mask) -> float:
+        r = racks[mask].sum()
+        return float(racks_used[mask].sum() / r) if r > 0 else float("nan")
+
     gdp = np.array([pr.gdp for pr in model.provinces])
     return {
         "year": model.year,
@@ -47,11 +51,13 @@ def year_summary(model, books: dict, post) -> dict[str, float]:
         "unserved_share": max(float(books["unserved"].sum() / demand), 0.0) if demand else 0.0,
         "east_to_west_pflop_h": float(flows[np.ix_(east, west)].sum()),
         "west_utilisation": float(hosted_west / cap_west) if cap_west else 0.0,
+        "west_hosted_pflop_h": float(hosted_west),
         "mean_utilisation": float(books["served_dc"].sum() / max(total_pflops * snapshots.HOURS_PER_YEAR, 1e-9)),
         "east_utilisation": utilisation(dc_region == "east"),
         "hub_utilisation": utilisation(a["hub"]),
         "west_hub_utilisation": utilisation(a["hub"] & (model.hub_role_static[a["prov"]] == "resource")),
-        "national_rack_utilisation": rack_util,
+        "national_rack_utilisation": rack_utilisation(slice(None)),
+        "hub_rack_utilisation": rack_utilisation(a["hub"]),
         "gdp_bn_cny": float(gdp.sum()),
         "gdp_hist_bn_cny": float(model.gdp_hist.sum()),
         "headroom_cut_mw": float(model.headroom_cut_mw.sum()),
@@ -102,11 +108,13 @@ SUMMARY_KEYS = (
     "unserved_share",
     "east_to_west_pflop_h",
     "west_utilisation",
+    "west_hosted_pflop_h",
     "mean_utilisation",
     "east_utilisation",
     "hub_utilisation",
     "west_hub_utilisation",
     "national_rack_utilisation",
+    "hub_rack_utilisation",
     "gdp_bn_cny",
     "gdp_hist_bn_cny",
     "headroom_cut_mw",

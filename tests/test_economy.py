@@ -4,11 +4,14 @@ EXPY, every draw is keyed by (purpose, agent, year), and seed 003's East-West fa
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import sim
+import sim.investment as investment
 from experiments.scenario import load_scenario
 from sim.config import ModelConfig
 from sim.model import SuanLiModel
@@ -71,13 +74,36 @@ def test_hubs_underused_after_designation(summary):
 
 
 def test_macro_facts(summary):
-    """Rack utilisation 2023 in 0.50-0.70; intelligent FP16 EFLOPS 2025 within 10 % of 748; DC
-    electricity 2023/2024 within 10 % of 150/166 TWh; racks 2023 within 10 % of 8.1 million."""
+    """Rack utilisation 2023 in 0.50-0.70 and hub clusters' 2024 within 0.10 of the public figures;
+    intelligent FP16 EFLOPS 2025 within 10 % of 748; DC electricity 2023/2024 within 10 % of
+    150/166 TWh; racks 2023 within 10 % of 8.1 million."""
+    facts = pd.read_csv(Path(sim.__file__).with_name("data") / "utilisation_facts.csv").set_index("fact")
     assert 0.50 <= summary.loc[2023, "national_rack_utilisation"] <= 0.70
+    assert summary.loc[2023, "national_rack_utilisation"] == pytest.approx(
+        facts.loc["national_rack_utilisation", "value"], abs=0.10)
+    assert summary.loc[2024, "hub_rack_utilisation"] == pytest.approx(
+        facts.loc["hub_cluster_rack_utilisation", "value"], abs=0.10)
     assert summary.loc[2025, "eflops_intelligent"] == pytest.approx(748, rel=0.10)
     assert summary.loc[2023, "dc_electricity_twh"] == pytest.approx(150, rel=0.10)
     assert summary.loc[2024, "dc_electricity_twh"] == pytest.approx(166, rel=0.10)
     assert summary.loc[2023, "racks_million"] == pytest.approx(8.1, rel=0.10)
+
+
+def test_hub_race_stops_for_an_idle_pool():
+    """Local governments stop opening campuses of a pool whose hubs run below half the idle floor,
+    and open campuses of a pool that is fully used (demand-led entry switched off)."""
+    m = SuanLiModel(ModelConfig(end_year=2023, studies=(), parameter_overrides={"datacentre.entry_rate": 0.0}), seed=0).run()
+    before = {dc.unique_id for dc in m.dcs}
+    n_new = {}
+    for idle in (0, 1):
+        u_hub = np.ones(2)
+        u_hub[idle] = 0.25 * m.params.datacentre.hub_idle_floor
+        investment.enter(m, m.frontier_density(m.year + 1), np.zeros_like(m.pool_unserved), u_hub)
+        new = [dc for dc in m.dcs if dc.unique_id not in before and dc.hub]
+        n_new[idle] = np.bincount([dc.pool for dc in new], minlength=2)
+        before |= {dc.unique_id for dc in new}
+    assert n_new[0][0] == 0 and n_new[0][1] > 0
+    assert n_new[1][1] == 0 and n_new[1][0] > 0
 
 
 def test_streams_are_keyed_not_ordered():

@@ -1,5 +1,10 @@
 """Two-way FE (analysis.fixed_effects) and the two-step mechanism test (analysis.mechanism)."""
 
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +14,8 @@ from linearmodels import PanelOLS
 from analysis.designs.fe_panel import fe_panel as _panel
 from analysis.fixed_effects import TwoWayFE
 from analysis.mechanism import MechanismTest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _dummy_ols(df, entity=True, time=True):
@@ -221,3 +228,14 @@ def test_sobel_se_matches_monte_carlo_spread():
     assert 0.75 < ratio < 1.33, f"mean Sobel SE / Monte Carlo SD of a*b = {ratio:.3f}, outside [0.75, 1.33]"
     z = (np.mean(ab) - 0.24) / (np.std(ab, ddof=1) / np.sqrt(len(ab)))
     assert abs(z) < 3, f"mean a*b {np.mean(ab):.4f} vs 0.24 is {z:.2f} MC SE away (tol 3)"
+
+
+def test_unbalanced_demeaning_leaves_the_root_logger_alone():
+    """pyfixest configures the root logger at INFO when imported; the engine undoes it, so a simulation
+    in the same process does not print every Mesa step."""
+    code = ("import logging; import numpy as np; from analysis.fixed_effects import group_demean; "
+            "e = np.array([0, 0, 1, 1, 1]); t = np.array([0, 1, 0, 1, 2]); "
+            "out = group_demean(np.arange(5.0)[:, None], [e, t]); "
+            "r = logging.getLogger(); print(r.level, len(r.handlers), abs(out).sum() > 0)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert res.stdout.split() == [str(logging.WARNING), "0", "True"]

@@ -56,7 +56,8 @@ class DataCentre(Agent):
         annuity = p.capex_cny_per_rack * p.annuity_factor * (1 + p.opex_share) * (1 - self.subsidy)
         realised = self.revenue / self.served if self.served > 0 else self.price
         margin = (realised - self.marginal_cost) * u * 8760.0 * self.density
-        self.planned_racks = float(growth * self.racks) if margin >= annuity else 0.0
+        front = self.model.frontier_density(self.model.year + 1)[self.pool]
+        self.planned_racks = float(growth * self.pflops / front) if margin >= annuity else 0.0
 
     def grow(self, new_racks: float, frontier_density: float, new_pue: float, refresh: float, retire: float) -> None:
         """Retire a share of racks, refresh old servers, add racks at the frontier density and new-build PUE."""
