@@ -89,10 +89,15 @@ def missing(table: pd.DataFrame, metrics: Iterable[str]) -> list[str]:
     return [m for m in metrics if m not in have]
 
 
+SUPERSEDED = {"sla_violation_pflop_h": "sla_violation_share", "latency_bound_unserved_share": "sla_violation_share"}
+
+
 def service_metrics(table: pd.DataFrame) -> list[str]:
-    """Unserved and latency metrics of a long table, including latency-bound violation columns when present."""
+    """Unserved and latency metrics of a long table, including latency-bound violation columns when present
+    (a volume or the provinces-panel share of unserved latency-bound work only without the summary's share)."""
     have = list(dict.fromkeys(table["metric"]))
-    extra = [m for m in have if any(p in m for p in SERVICE_PATTERNS) and m not in SERVICE]
+    extra = [m for m in have if any(p in m for p in SERVICE_PATTERNS) and m not in SERVICE
+             and SUPERSEDED.get(m) not in have]
     return [m for m in SERVICE if m in have] + extra
 
 
