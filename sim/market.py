@@ -505,22 +505,36 @@ def clear_year(model, demand: np.ndarray) -> dict:
         lat_num += days * float((xi * model.backbone.latency_ms).sum())
         lat_den += days * float(xi.sum())
         prices = assignment.prices if assignment.prices is not None else problem.energy_cost
-        snap_rows.append(pd.DataFrame({
-            "year": model.year, "season": s,
-            "hour": np.tile(np.arange(H), n * npool),
-            "node": np.repeat(np.repeat(model.codes, npool), H),
-            "pool": np.tile(np.repeat(list(POOLS), H), n),
-            "capacity_pflop_h": problem.capacity.ravel(),
-            "used_pflop_h": used.ravel(),
-            "price_cny_per_pflop_h": np.asarray(prices).ravel(),
-            "energy_cost_cny_per_pflop_h": problem.energy_cost.ravel(),
-        }))
+        snap_rows.append((problem.capacity.ravel(), used.ravel(), np.asarray(prices).ravel(),
+                          problem.energy_cost.ravel()))
     check_work(model.year, demand, served_ok, unserved_ok, codes=model.codes)
     util_node = node_used / np.where(cap > 0, cap, 1.0)[:, :, None, None]
     books = settle(model, a, cap, util_node, node_used, node_paid, flows, served_ok, unserved_ok, demand,
                    paid, transfer_paid, costs, lat_num / max(lat_den, 1e-12), value)
-    books["snapshots"] = pd.concat(snap_rows, ignore_index=True)
+    books["snapshots"] = snapshot_frame(model.year, model.codes, snap_rows, H)
     return books
+
+
+def snapshot_frame(year: int, codes, seasons: list[tuple[np.ndarray, ...]], n_hours: int) -> pd.DataFrame:
+    """The year's hourly node-pool log: one row per (season, node, pool, hour) with capacity and use
+    (PFLOP-h), paid price and energy cost (CNY per PFLOP-h); ``seasons`` holds those four arrays
+    [D*P*H] per season, built into one frame for the year."""
+    cells = len(codes) * len(POOLS) * n_hours
+    n_s = len(seasons)
+    node = np.repeat(np.repeat(np.asarray(codes, dtype=object), len(POOLS)), n_hours)
+    pool = np.tile(np.repeat(np.asarray(POOLS, dtype=object), n_hours), len(codes))
+    cols = [np.concatenate(c) for c in zip(*seasons)] if seasons else [np.zeros(0)] * 4
+    return pd.DataFrame({
+        "year": np.full(cells * n_s, year, dtype=np.int64),
+        "season": np.repeat(np.arange(n_s, dtype=np.int64), cells),
+        "hour": np.tile(np.arange(n_hours, dtype=np.int64), len(codes) * len(POOLS) * n_s),
+        "node": np.tile(node, n_s),
+        "pool": np.tile(pool, n_s),
+        "capacity_pflop_h": cols[0],
+        "used_pflop_h": cols[1],
+        "price_cny_per_pflop_h": cols[2],
+        "energy_cost_cny_per_pflop_h": cols[3],
+    })
 
 
 def settle(model, a, cap, util_node, node_used, node_paid, flows, served_ok, unserved_ok, demand,

@@ -106,8 +106,7 @@ class SuanLiModel(mesa.Model):
         from sim.studies import STUDIES
 
         self.studies = {name: STUDIES[name](self) for name in self.config.studies if name in STUDIES}
-        self.datacollector = mesa.DataCollector(model_reporters=reporters.MODEL_REPORTERS,
-                                                agenttype_reporters=reporters.AGENTTYPE_REPORTERS)
+        self.datacollector = reporters.YearCollector(reporters.MODEL_REPORTERS, reporters.AGENTTYPE_REPORTERS)
 
     # ----- the year ---------------------------------------------------------------------------------
     def step(self) -> None:
