@@ -258,11 +258,12 @@ PROJECT_PACKAGES = ("sim", "experiments", "calibration", "analysis")
 
 def expected_error(err: BaseException) -> bool:
     """An error the user can fix from its one-line message: the project's own error classes
-    (bad scenario, option, parameter, output, policy, scheduler, accounting) and OS errors."""
-    from sim.market import AccountingError
+    (bad scenario, option, parameter, output, policy, scheduler, accounting, a policy that
+    raised mid-run) and OS errors."""
+    from sim.market import AccountingError, PolicyError
 
     own = type(err).__module__.split(".")[0] in PROJECT_PACKAGES or isinstance(err, UsageError)
-    return isinstance(err, OSError) or (own and isinstance(err, (ValueError, AccountingError)))
+    return isinstance(err, OSError) or (own and isinstance(err, (ValueError, AccountingError, PolicyError)))
 
 
 def _one_line(err: BaseException) -> str:

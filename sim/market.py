@@ -41,6 +41,20 @@ class AccountingError(RuntimeError):
     """An accounting identity of the market or the power side does not hold."""
 
 
+class PolicyError(RuntimeError):
+    """A scheduling policy raised while scheduling a day; names the policy, the year and season, and its error."""
+
+
+def _policy_call(spec: str, problem: "SchedulingProblem", method, *args):
+    """``method(*args)`` of the policy named ``spec``; whatever it raises becomes a ``PolicyError``."""
+    try:
+        return method(*args)
+    except Exception as err:
+        reason = " ".join(str(err).split())
+        raise PolicyError(f"policy {spec!r} failed in {problem.year} season {problem.season} "
+                          f"({type(err).__name__}{': ' + reason[:200] if reason else ''})") from err
+
+
 @dataclass
 class SchedulingProblem:
     """One representative day. Shapes: O origins = D nodes = provinces, K kinds, P pools, H hours.
@@ -452,6 +466,7 @@ def clear_year(model, demand: np.ndarray) -> dict:
     days = snapshots.DAYS_PER_SEASON
     H = snapshots.N_HOURS
     policy = model.policy(model.year)
+    spec = model.config.policy_for(model.year)
     served_ok = np.zeros((n, len(KINDS)))
     unserved_ok = np.zeros((n, len(KINDS)))
     flows = np.zeros((n, n, len(KINDS)))
@@ -476,12 +491,12 @@ def clear_year(model, demand: np.ndarray) -> dict:
             hubs_active=model.hubs_active, carbon_price=model.carbon_price_now,
             energy_kwh=np.repeat(marg_kwh[:, :, None], H, axis=2),
         )
-        carbon = policy.reads_carbon(problem) if hasattr(policy, "reads_carbon") else True
+        carbon = _policy_call(spec, problem, policy.reads_carbon, problem) if hasattr(policy, "reads_carbon") else True
         hit = (next((r for r in solved if same_problem(r[0], problem, carbon)), None)
                if model.config.reuse_identical_days else None)
         if hit is None:
             t0 = time.perf_counter()
-            assignment = policy.assign(problem)
+            assignment = _policy_call(spec, problem, policy.assign, problem)
             model.lp_seconds.append(time.perf_counter() - t0)
             u = check_assignment(problem, assignment) if model.config.check_invariants else unserved(problem, assignment)
             solved.append((problem, assignment, u))
