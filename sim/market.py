@@ -19,6 +19,7 @@ an SLA violation.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -530,21 +531,29 @@ def clear_year(model, demand: np.ndarray) -> dict:
     return books
 
 
+@functools.lru_cache(maxsize=8)
+def _snapshot_labels(codes: tuple[str, ...], n_hours: int, n_seasons: int):
+    """Node and pool label columns of a year's snapshot log as pandas string arrays, built once: each
+    year's frame copies the array (its Arrow buffers are shared) instead of converting Python strings."""
+    node = np.repeat(np.repeat(np.asarray(codes, dtype=object), len(POOLS)), n_hours)
+    pool = np.tile(np.repeat(np.asarray(POOLS, dtype=object), n_hours), len(codes))
+    return pd.Series(np.tile(node, n_seasons)).array, pd.Series(np.tile(pool, n_seasons)).array
+
+
 def snapshot_frame(year: int, codes, seasons: list[tuple[np.ndarray, ...]], n_hours: int) -> pd.DataFrame:
     """The year's hourly node-pool log: one row per (season, node, pool, hour) with capacity and use
     (PFLOP-h), paid price and energy cost (CNY per PFLOP-h); ``seasons`` holds those four arrays
     [D*P*H] per season, built into one frame for the year."""
     cells = len(codes) * len(POOLS) * n_hours
     n_s = len(seasons)
-    node = np.repeat(np.repeat(np.asarray(codes, dtype=object), len(POOLS)), n_hours)
-    pool = np.tile(np.repeat(np.asarray(POOLS, dtype=object), n_hours), len(codes))
+    node, pool = _snapshot_labels(tuple(codes), n_hours, n_s)
     cols = [np.concatenate(c) for c in zip(*seasons)] if seasons else [np.zeros(0)] * 4
     return pd.DataFrame({
         "year": np.full(cells * n_s, year, dtype=np.int64),
         "season": np.repeat(np.arange(n_s, dtype=np.int64), cells),
         "hour": np.tile(np.arange(n_hours, dtype=np.int64), len(codes) * len(POOLS) * n_s),
-        "node": np.tile(node, n_s),
-        "pool": np.tile(pool, n_s),
+        "node": node,
+        "pool": pool,
         "capacity_pflop_h": cols[0],
         "used_pflop_h": cols[1],
         "price_cny_per_pflop_h": cols[2],
