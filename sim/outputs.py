@@ -77,28 +77,38 @@ def panel_level(name: str) -> str:
     return "panels"
 
 
-def collect_panels(model, outputs: str = "full") -> dict[str, pd.DataFrame]:
-    """The output tables of a run up to the ``outputs`` level (default all), by name."""
+def iter_panels(model, outputs: str = "full"):
+    """The output tables of a run up to the ``outputs`` level (default all), as (name, frame) pairs
+    built one at a time, so a writer holds one table at once; tables above the level are not built."""
     check_outputs(outputs)
     keep = OUTPUT_LEVELS[: OUTPUT_LEVELS.index(outputs) + 1]
-    panels: dict[str, pd.DataFrame] = {"summary": model.datacollector.get_model_vars_dataframe().reset_index(drop=True)}
+
+    def wanted(name: str) -> bool:
+        return panel_level(name) in keep
+
+    yield "summary", model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     if outputs == "summary":
-        return panels
+        return
     for name, t in AGENT_PANELS.items():
-        panels[name] = _agent_panel(model, t, name)
-    panels["flows"] = pd.concat(model.flow_records, ignore_index=True) if model.flow_records else pd.DataFrame()
-    if "full" in keep:
-        panels["snapshots"] = pd.concat(model.snapshot_records, ignore_index=True) if model.snapshot_records else pd.DataFrame()
-        panels["links"] = pd.concat(model.link_records, ignore_index=True) if model.link_records else pd.DataFrame()
-    panels["parameters"] = model.params.to_frame().assign(value=lambda d: d["value"].astype(float))
+        yield name, _agent_panel(model, t, name)
+    yield "flows", pd.concat(model.flow_records, ignore_index=True) if model.flow_records else pd.DataFrame()
+    if wanted("snapshots"):
+        yield "snapshots", pd.concat(model.snapshot_records, ignore_index=True) if model.snapshot_records else pd.DataFrame()
+    if wanted("links"):
+        yield "links", pd.concat(model.link_records, ignore_index=True) if model.link_records else pd.DataFrame()
+    yield "parameters", model.params.to_frame().assign(value=lambda d: d["value"].astype(float))
     for name, study in model.studies.items():
-        panels[f"study_{name}"] = study.panel()
-        panels[f"truth_{name}"] = study.truth()
-        if "full" in keep:
+        yield f"study_{name}", study.panel()
+        yield f"truth_{name}", study.truth()
+        if wanted(f"latent_{name}"):
             latent = study.latent()
             if not latent.empty:
-                panels[f"latent_{name}"] = latent
-    return {k: v for k, v in panels.items() if panel_level(k) in keep}
+                yield f"latent_{name}", latent
+
+
+def collect_panels(model, outputs: str = "full") -> dict[str, pd.DataFrame]:
+    """The output tables of a run up to the ``outputs`` level (default all), by name."""
+    return dict(iter_panels(model, outputs))
 
 
 def check_outputs(outputs: str) -> str:
@@ -344,8 +354,10 @@ def write_run(model, out_dir: str | Path, meta: dict | None = None, formats: tup
     tmp = temp_sibling(out)
     try:
         files: list[str] = []
-        for name, df in collect_panels(model, outputs).items():
+        for name, df in iter_panels(model, outputs):
             files += [p.name for p in write_table(df, tmp / name, formats)]
+            del df
+            pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages; one table at a time
         (tmp / "summary.txt").write_text(format_summary(model) + "\n", encoding="utf-8")
         files.append("summary.txt")
         info = {
