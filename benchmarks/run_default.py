@@ -3,8 +3,12 @@
 Also the share of each year spent in the study modules (TFP spillovers, city panel, firm
 outcomes); ``--no-studies`` runs the core alone. ``--against DIR`` runs the same measurement on
 another checkout of SuanLi (for example ``git worktree add /tmp/base HEAD~1``) in a subprocess in
-the same session, and prints both side by side. Prints figures; asserts nothing.
-Usage: python benchmarks/run_default.py [--policy cost_min_lp] [--seed 1] [--no-studies] [--against DIR]
+the same session, and prints both side by side; with ``--cli`` it also times ``suanli run`` end to end
+(imports, simulation and writing the run, in a fresh process) for both checkouts, with this
+checkout's defaults and, if the other checkout has no ``--formats`` option (it then always wrote
+every table as Parquet, CSV and .dta), with the same files. ``--repeat N`` takes the median of N
+alternating measurements. Prints figures; asserts nothing.
+Usage: python benchmarks/run_default.py [--policy cost_min_lp] [--seed 1] [--no-studies] [--against DIR [--cli] [--repeat N]]
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-studies", action="store_true", help="run the core without the study modules")
     ap.add_argument("--against", help="another SuanLi checkout to measure in the same session (old vs new)")
+    ap.add_argument("--cli", action="store_true", help="with --against: also time `suanli run` end to end")
+    ap.add_argument("--repeat", type=int, default=1, help="with --against: median of this many alternating runs")
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.against:
@@ -104,14 +110,63 @@ def measure(root: Path, args) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+CLI_PROBE = ("import json, resource, sys, time; t = time.perf_counter(); from experiments.cli import main; "
+             "rc = main(sys.argv[1:]); print('E2E ' + json.dumps({'wall_s': time.perf_counter() - t, "
+             "'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'rc': rc}))")
+
+
+def measure_cli(root: Path, args, extra: list[str]) -> dict:
+    """``suanli run`` of the checkout at ``root`` in a fresh interpreter writing to a temporary
+    directory: wall time from the first import to the end of writing, and peak RSS."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="suanli-bench-run-") as tmp:
+        cmd = [sys.executable, "-c", CLI_PROBE, "run", "--out", str(Path(tmp) / "run"), "--quiet", "--seed", str(args.seed)]
+        cmd += ["--policy", args.policy] if args.policy else []
+        cmd += ["--scenario", args.scenario] if args.scenario else []
+        env = {**os.environ, "PYTHONPATH": str(root)}
+        out = subprocess.run(cmd + extra, cwd=root, env=env, capture_output=True, text=True, check=True).stdout
+        size = sum(f.stat().st_size for f in (Path(tmp) / "run").iterdir()) / 2**20
+    res = json.loads(next(line[4:] for line in out.splitlines() if line.startswith("E2E ")))
+    return {**res, "written_mb": size}
+
+
+def _median(runs: list[dict]) -> dict:
+    return {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
+
+
 def compare_with(args) -> None:
     here = Path(__file__).resolve().parents[1]
     other = Path(args.against).resolve()
-    a, b = measure(other, args), measure(here, args)
-    print(f"default run, seed {args.seed}, policy {args.policy or 'scenario'}: {other} (old) vs {here} (new)")
+    pairs = [(measure(other, args), measure(here, args)) for _ in range(max(args.repeat, 1))]
+    a, b = _median([p[0] for p in pairs]), _median([p[1] for p in pairs])
+    print(f"default run, seed {args.seed}, policy {args.policy or 'scenario'}: {other} (old) vs {here} (new)"
+          + (f", median of {args.repeat}" if args.repeat > 1 else ""))
     for key, label in (("total_s", "total wall time (s)"), ("per_year_s", "per simulated year (s)"),
                        ("peak_mb", "peak memory RSS (MB)")):
         print(f"  {label:24s} old {a[key]:9.3f}   new {b[key]:9.3f}   new/old {b[key] / a[key]:.2f}")
+    if not args.cli:
+        return
+    old_has_formats = "--formats" in subprocess.run([sys.executable, "-m", "experiments.cli", "run", "--help"], cwd=other,
+                                                    env={**os.environ, "PYTHONPATH": str(other)}, capture_output=True,
+                                                    text=True).stdout
+    variants = [("defaults", [])]
+    if not old_has_formats:
+        variants.append(("same files as old: --outputs full --formats parquet,csv,dta",
+                         ["--outputs", "full", "--formats", "parquet,csv,dta"]))
+    old_runs = []
+    new_runs: dict[str, list[dict]] = {name: [] for name, _ in variants}
+    for _ in range(max(args.repeat, 1)):
+        old_runs.append(measure_cli(other, args, []))
+        for name, extra in variants:
+            new_runs[name].append(measure_cli(here, args, extra))
+    o = _median(old_runs)
+    print(f"suanli run end to end (imports + simulation + writing; old writes {o['written_mb']:.0f} MB with its defaults)")
+    for name, _ in variants:
+        n = _median(new_runs[name])
+        print(f"  new with {name}: writes {n['written_mb']:.0f} MB")
+        print(f"    {'wall time (s)':22s} old {o['wall_s']:9.3f}   new {n['wall_s']:9.3f}   new/old {n['wall_s'] / o['wall_s']:.2f}")
+        print(f"    {'peak memory RSS (MB)':22s} old {o['peak_mb']:9.1f}   new {n['peak_mb']:9.1f}   new/old {n['peak_mb'] / o['peak_mb']:.2f}")
 
 
 if __name__ == "__main__":

@@ -189,7 +189,24 @@ def cmd_list(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Subcommands defined in their own modules (name -> module with add_parser). A module is imported only
+# when its subcommand runs or the full help is shown: together they import the estimators, the design
+# and sensitivity machinery and the dashboard, over a second before `suanli run` would simulate anything.
+SUBCOMMAND_MODULES = {"sweep": "experiments.sweep", "compare": "experiments.compare", "policies": "experiments.bench",
+                      "calibrate": "experiments.calibrate", "validate": "experiments.validate",
+                      "dashboard": "experiments.dashboard"}
+OWN_COMMANDS = ("run", "ensemble", "replicate", "list")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``suanli`` parser; given the subcommand about to run, the other modules' subcommands are left out."""
+    import importlib
+
+    def external(*names):
+        for name in names:
+            if command is None or command == name or command not in (*OWN_COMMANDS, *SUBCOMMAND_MODULES):
+                importlib.import_module(SUBCOMMAND_MODULES[name]).add_parser(sub)
+
     parser = OneLineParser(prog="suanli", description="SuanLi: the East-West computing-power economy.")
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors (also accepted after the subcommand)")
     sub = parser.add_subparsers(dest="command")
@@ -223,9 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     ens.add_argument("--force", action="store_true", help="recompute stored replications made with another scenario, config or version")
     ens.set_defaults(func=cmd_ensemble)
 
-    from experiments import sweep as _sweep
-
-    _sweep.add_parser(sub)
+    external("sweep")
 
     rep = sub.add_parser("replicate", help="re-estimate the studies' tables on a run's panels")
     rep.add_argument("run_dir", help="output directory of `suanli run`")
@@ -236,21 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="list built-in scenarios and policies")
     lst.set_defaults(func=cmd_list)
-    from experiments import compare as _compare
-
-    _compare.add_parser(sub)
-    from experiments import bench as _bench
-
-    _bench.add_parser(sub)
-    from experiments import calibrate as _calibrate
-
-    _calibrate.add_parser(sub)
-    from experiments import validate as _validate
-
-    _validate.add_parser(sub)
-    from experiments import dashboard as _dashboard
-
-    _dashboard.add_parser(sub)
+    external("compare", "policies", "calibrate", "validate", "dashboard")
     return parser
 
 
@@ -259,11 +260,12 @@ PROJECT_PACKAGES = ("sim", "experiments", "calibration", "analysis")
 
 def expected_error(err: BaseException) -> bool:
     """An error the user can fix from its one-line message: the project's own error classes
-    (bad scenario, option, parameter, output, policy, scheduler, accounting) and OS errors."""
-    from sim.market import AccountingError
+    (bad scenario, option, parameter, output, policy, scheduler, accounting, a policy that
+    raised mid-run) and OS errors."""
+    from sim.market import AccountingError, PolicyError
 
     own = type(err).__module__.split(".")[0] in PROJECT_PACKAGES or isinstance(err, UsageError)
-    return isinstance(err, OSError) or (own and isinstance(err, (ValueError, AccountingError)))
+    return isinstance(err, OSError) or (own and isinstance(err, (ValueError, AccountingError, PolicyError)))
 
 
 def _one_line(err: BaseException) -> str:
@@ -279,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(argv if argv is not None else sys.argv[1:])
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
-    parser = build_parser()
+    parser = build_parser(argv[0] if argv and not argv[0].startswith("-") else None)
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()

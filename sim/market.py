@@ -19,6 +19,7 @@ an SLA violation.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,20 @@ DEFERRABLE = np.array([True, False, False, True])
 
 class AccountingError(RuntimeError):
     """An accounting identity of the market or the power side does not hold."""
+
+
+class PolicyError(RuntimeError):
+    """A scheduling policy raised while scheduling a day; names the policy, the year and season, and its error."""
+
+
+def _policy_call(spec: str, problem: "SchedulingProblem", method, *args):
+    """``method(*args)`` of the policy named ``spec``; whatever it raises becomes a ``PolicyError``."""
+    try:
+        return method(*args)
+    except Exception as err:
+        reason = " ".join(str(err).split())
+        raise PolicyError(f"policy {spec!r} failed in {problem.year} season {problem.season} "
+                          f"({type(err).__name__}{': ' + reason[:200] if reason else ''})") from err
 
 
 @dataclass
@@ -453,6 +468,7 @@ def clear_year(model, demand: np.ndarray) -> dict:
     days = snapshots.DAYS_PER_SEASON
     H = snapshots.N_HOURS
     policy = model.policy(model.year)
+    spec = model.config.policy_for(model.year)
     served_ok = np.zeros((n, len(KINDS)))
     unserved_ok = np.zeros((n, len(KINDS)))
     flows = np.zeros((n, n, len(KINDS)))
@@ -479,12 +495,12 @@ def clear_year(model, demand: np.ndarray) -> dict:
             hubs_active=model.hubs_active, carbon_price=model.carbon_price_now,
             energy_kwh=np.repeat(marg_kwh[:, :, None], H, axis=2),
         )
-        carbon = policy.reads_carbon(problem) if hasattr(policy, "reads_carbon") else True
+        carbon = _policy_call(spec, problem, policy.reads_carbon, problem) if hasattr(policy, "reads_carbon") else True
         hit = (next((r for r in solved if same_problem(r[0], problem, carbon)), None)
                if model.config.reuse_identical_days else None)
         if hit is None:
             t0 = time.perf_counter()
-            assignment = policy.assign(problem)
+            assignment = _policy_call(spec, problem, policy.assign, problem)
             model.lp_seconds.append(time.perf_counter() - t0)
             u = check_assignment(problem, assignment) if model.config.check_invariants else unserved(problem, assignment)
             solved.append((problem, assignment, u))
@@ -512,21 +528,13 @@ def clear_year(model, demand: np.ndarray) -> dict:
         lat_den += days * float(xi.sum())
         bound_od += days * xi
         prices = assignment.prices if assignment.prices is not None else problem.energy_cost
-        snap_rows.append(pd.DataFrame({
-            "year": model.year, "season": s,
-            "hour": np.tile(np.arange(H), n * npool),
-            "node": np.repeat(np.repeat(model.codes, npool), H),
-            "pool": np.tile(np.repeat(list(POOLS), H), n),
-            "capacity_pflop_h": problem.capacity.ravel(),
-            "used_pflop_h": used.ravel(),
-            "price_cny_per_pflop_h": np.asarray(prices).ravel(),
-            "energy_cost_cny_per_pflop_h": problem.energy_cost.ravel(),
-        }))
+        snap_rows.append((problem.capacity.ravel(), used.ravel(), np.asarray(prices).ravel(),
+                          problem.energy_cost.ravel()))
     check_work(model.year, demand, served_ok, unserved_ok, codes=model.codes)
     util_node = node_used / np.where(cap > 0, cap, 1.0)[:, :, None, None]
     books = settle(model, a, cap, util_node, node_used, node_paid, flows, served_ok, unserved_ok, demand,
                    paid, transfer_paid, costs, lat_num / max(lat_den, 1e-12), value)
-    books["snapshots"] = pd.concat(snap_rows, ignore_index=True)
+    books["snapshots"] = snapshot_frame(model.year, model.codes, snap_rows, H)
     books["sla"] = sla_summary(sla, bound_od, model.backbone.latency_ms)
     return books
 
@@ -542,6 +550,36 @@ def sla_summary(sla: dict[str, float], bound_od: np.ndarray, latency_ms: np.ndar
     return {"sla_violation_pflop_h": viol,
             "sla_violation_share": viol / sla["demand"] if sla["demand"] > 0 else float("nan"),
             "latency_bound_p99_ms": weighted_quantile(latency_ms, bound_od, 0.99)}
+
+
+@functools.lru_cache(maxsize=8)
+def _snapshot_labels(codes: tuple[str, ...], n_hours: int, n_seasons: int):
+    """Node and pool label columns of a year's snapshot log as pandas string arrays, built once: each
+    year's frame copies the array (its Arrow buffers are shared) instead of converting Python strings."""
+    node = np.repeat(np.repeat(np.asarray(codes, dtype=object), len(POOLS)), n_hours)
+    pool = np.tile(np.repeat(np.asarray(POOLS, dtype=object), n_hours), len(codes))
+    return pd.Series(np.tile(node, n_seasons)).array, pd.Series(np.tile(pool, n_seasons)).array
+
+
+def snapshot_frame(year: int, codes, seasons: list[tuple[np.ndarray, ...]], n_hours: int) -> pd.DataFrame:
+    """The year's hourly node-pool log: one row per (season, node, pool, hour) with capacity and use
+    (PFLOP-h), paid price and energy cost (CNY per PFLOP-h); ``seasons`` holds those four arrays
+    [D*P*H] per season, built into one frame for the year."""
+    cells = len(codes) * len(POOLS) * n_hours
+    n_s = len(seasons)
+    node, pool = _snapshot_labels(tuple(codes), n_hours, n_s)
+    cols = [np.concatenate(c) for c in zip(*seasons)] if seasons else [np.zeros(0)] * 4
+    return pd.DataFrame({
+        "year": np.full(cells * n_s, year, dtype=np.int64),
+        "season": np.repeat(np.arange(n_s, dtype=np.int64), cells),
+        "hour": np.tile(np.arange(n_hours, dtype=np.int64), len(codes) * len(POOLS) * n_s),
+        "node": node,
+        "pool": pool,
+        "capacity_pflop_h": cols[0],
+        "used_pflop_h": cols[1],
+        "price_cny_per_pflop_h": cols[2],
+        "energy_cost_cny_per_pflop_h": cols[3],
+    })
 
 
 def settle(model, a, cap, util_node, node_used, node_paid, flows, served_ok, unserved_ok, demand,

@@ -108,6 +108,10 @@ class Backbone:
         self.route_km = np.zeros((n, n))
         self.hops = np.zeros((n, n), dtype=int)
         self.cost_per_gb = np.zeros((n, n))
+        km, cost = {}, {}
+        for a, b, data in self.graph.edges(data=True):
+            km[a, b] = km[b, a] = data["km"]
+            cost[a, b] = cost[b, a] = data["cost_per_gb"]
         for src, (dist, paths) in nx.all_pairs_dijkstra(self.graph, weight="latency_ms"):
             i = idx[src]
             for dst, path in paths.items():
@@ -115,9 +119,9 @@ class Backbone:
                 edges = list(zip(path[:-1], path[1:]))
                 self.paths[i, j] = edges
                 one_way[i, j] = dist[dst]
-                self.route_km[i, j] = sum(self.graph.edges[e]["km"] for e in edges)
+                self.route_km[i, j] = sum(km[e] for e in edges)
                 self.hops[i, j] = len(edges)
-                self.cost_per_gb[i, j] = sum(self.graph.edges[e]["cost_per_gb"] for e in edges)
+                self.cost_per_gb[i, j] = sum(cost[e] for e in edges)
         self.latency_ms = 2 * one_way
         np.fill_diagonal(self.latency_ms, self.settings.intra_province_ms)
         self.edges = list(self.graph.edges)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -77,36 +78,49 @@ def panel_level(name: str) -> str:
     return "panels"
 
 
-def collect_panels(model, outputs: str = "full") -> dict[str, pd.DataFrame]:
-    """The output tables of a run up to the ``outputs`` level (default all), by name."""
+def iter_panels(model, outputs: str = "full"):
+    """The output tables of a run up to the ``outputs`` level (default all), as (name, frame) pairs
+    built one at a time, so a writer holds one table at once; tables above the level are not built."""
     check_outputs(outputs)
     keep = OUTPUT_LEVELS[: OUTPUT_LEVELS.index(outputs) + 1]
-    panels: dict[str, pd.DataFrame] = {"summary": model.datacollector.get_model_vars_dataframe().reset_index(drop=True)}
+
+    def wanted(name: str) -> bool:
+        return panel_level(name) in keep
+
+    yield "summary", model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     if outputs == "summary":
-        return panels
+        return
     for name, t in AGENT_PANELS.items():
-        panels[name] = _agent_panel(model, t, name)
-    panels["flows"] = pd.concat(model.flow_records, ignore_index=True) if model.flow_records else pd.DataFrame()
-    if "full" in keep:
-        panels["snapshots"] = pd.concat(model.snapshot_records, ignore_index=True) if model.snapshot_records else pd.DataFrame()
-        panels["links"] = pd.concat(model.link_records, ignore_index=True) if model.link_records else pd.DataFrame()
-    panels["parameters"] = model.params.to_frame().assign(value=lambda d: d["value"].astype(float))
-    panels.update(study_tables(model, latent="full" in keep))
-    return {k: v for k, v in panels.items() if panel_level(k) in keep}
+        yield name, _agent_panel(model, t, name)
+    yield "flows", pd.concat(model.flow_records, ignore_index=True) if model.flow_records else pd.DataFrame()
+    if wanted("snapshots"):
+        yield "snapshots", pd.concat(model.snapshot_records, ignore_index=True) if model.snapshot_records else pd.DataFrame()
+    if wanted("links"):
+        yield "links", pd.concat(model.link_records, ignore_index=True) if model.link_records else pd.DataFrame()
+    yield "parameters", model.params.to_frame().assign(value=lambda d: d["value"].astype(float))
+    yield from iter_study_tables(model, latent=wanted("latent_"))
 
 
-def study_tables(model, latent: bool = True) -> dict[str, pd.DataFrame]:
-    """Each study's panel, truth and (if ``latent``) non-empty latent truths: ``study_<name>``,
-    ``truth_<name>``, ``latent_<name>``. What the estimands of a run are computed from."""
-    out: dict[str, pd.DataFrame] = {}
+def collect_panels(model, outputs: str = "full") -> dict[str, pd.DataFrame]:
+    """The output tables of a run up to the ``outputs`` level (default all), by name."""
+    return dict(iter_panels(model, outputs))
+
+
+def iter_study_tables(model, latent: bool = True):
+    """Each study's panel, truth and (if ``latent``) non-empty latent truths as (name, frame) pairs:
+    ``study_<name>``, ``truth_<name>``, ``latent_<name>``."""
     for name, study in model.studies.items():
-        out[f"study_{name}"] = study.panel()
-        out[f"truth_{name}"] = study.truth()
+        yield f"study_{name}", study.panel()
+        yield f"truth_{name}", study.truth()
         if latent:
             lat = study.latent()
             if not lat.empty:
-                out[f"latent_{name}"] = lat
-    return out
+                yield f"latent_{name}", lat
+
+
+def study_tables(model, latent: bool = True) -> dict[str, pd.DataFrame]:
+    """The study tables of ``iter_study_tables`` by name: what the estimands of a run are computed from."""
+    return dict(iter_study_tables(model, latent))
 
 
 def check_outputs(outputs: str) -> str:
@@ -356,8 +370,10 @@ def write_run(model, out_dir: str | Path, meta: dict | None = None, formats: tup
         files: list[str] = []
         keep = OUTPUT_LEVELS[: OUTPUT_LEVELS.index(outputs) + 1]
         extra = {k: v for k, v in (tables or {}).items() if panel_level(k) in keep}
-        for name, df in {**collect_panels(model, outputs), **extra}.items():
+        for name, df in itertools.chain(iter_panels(model, outputs), extra.items()):
             files += [p.name for p in write_table(df, tmp / name, formats)]
+            del df
+            pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages; one table at a time
         (tmp / "summary.txt").write_text(format_summary(model) + "\n", encoding="utf-8")
         files.append("summary.txt")
         info = {

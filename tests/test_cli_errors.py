@@ -21,6 +21,14 @@ POLICY_FILES = {
     "syntax.py": "def f(:\n",
     "initfail.py": "class P:\n    def __init__(self):\n        raise RuntimeError('boom')\n    def assign(self, problem):\n        return None\n",
     "badsig.py": "class P:\n    def assign(self):\n        return None\n",
+    "raise2025.py": ("from sim.policies import make_policy\n\n"
+                     "class P:\n"
+                     "    def __init__(self):\n"
+                     "        self.inner = make_policy('east_west_rule')\n"
+                     "    def assign(self, problem):\n"
+                     "        if problem.year == 2025:\n"
+                     "            raise KeyError('no tariff for node XZ')\n"
+                     "        return self.inner.assign(problem)\n"),
 }
 SCENARIOS = {
     "studies.toml": '[run]\nstudies = ["provinces", "cites"]\n',
@@ -138,6 +146,22 @@ def test_unreachable_scheduler_one_line_within_timeout(workdir, capsys):
                        "--out", "ens", "--quiet"], capsys)
     assert code == 2 and len(err) == 1
     assert f"--scheduler = 'tcp://127.0.0.1:{port}'" in err[0] and "within 1 s" in err[0]
+    assert _tree(workdir) == before
+
+
+def test_policy_that_raises_mid_run_is_one_line_and_writes_nothing(workdir, capsys):
+    """A user policy that works until 2025 and then raises: one line naming the policy, the year and its
+    error, exit 2, and no output directory (not even a temporary one); with --debug, the user's traceback."""
+    before = _tree(workdir)
+    argv = ["run", "--policy", "raise2025.py:P", "--years", "2008-2026", "--out", "res", "--quiet"]
+    code, err = _call(argv, capsys)
+    assert code == 2 and len(err) == 1, err
+    for w in ("policy 'raise2025.py:P'", "failed in 2025 season 0", "KeyError", "no tariff for node XZ"):
+        assert w in err[0], (w, err[0])
+    assert _tree(workdir) == before
+    with pytest.raises(Exception) as info:
+        main([*argv, "--debug"])
+    assert "failed in 2025" in str(info.value) and isinstance(info.value.__cause__, KeyError)
     assert _tree(workdir) == before
 
 

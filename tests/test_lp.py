@@ -181,3 +181,63 @@ def test_lp_matches_scipy_highs_on_the_same_problem():
     ref = linprog(c, A_ub=cap, b_ub=p.capacity.ravel(), A_eq=np.array(rows), b_eq=np.array(b), bounds=bounds, method="highs")
     ours = solve_schedule_lp(p, p.energy_cost, p.transfer_cost)
     assert ours.objective == pytest.approx(ref.fun, rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("soft", [False, True])
+def test_generated_columns_reach_the_full_lp_optimum(seed, soft):
+    """Column generation against the LP with every column: the same optimum (soft and hard latency
+    bounds, one or two demand tranches), a valid schedule costing that optimum, fewer columns."""
+    from sim.policies.cost_min_lp import ScheduleLP
+
+    p = random_problem(np.random.default_rng(seed), n=12, hours=6, tight=0.5 + 0.2 * seed)
+    if soft:
+        p.sla_penalty = np.full(len(DEFERRABLE), 4.0)
+    tranches = ((0.6, 1.5), (0.4, 0.3)) if seed % 2 else ((1.0, 1.0),)
+    gen = ScheduleLP().solve(p, p.energy_cost, p.transfer_cost, tranches, sla_penalty=p.sla_penalty)
+    full = ScheduleLP(generate=False).solve(p, p.energy_cost, p.transfer_cost, tranches, sla_penalty=p.sla_penalty)
+    assert gen.objective == pytest.approx(full.objective, rel=1e-9, abs=1e-7)
+    assert gen.assignment.info["n_columns_solved"] < full.assignment.info["n_columns_solved"] == full.n_vars
+    check_assignment(p, gen.assignment)
+    if len(tranches) == 1:
+        cost = total_cost(p, gen.assignment, check_assignment(p, gen.assignment))
+        assert cost["total"] == pytest.approx(gen.objective, rel=1e-7)
+
+
+def test_final_duals_price_every_route_left_out():
+    """At the end of generation no route left out of the HiGHS model has a negative reduced cost,
+    so the restricted optimum is an optimum of the full LP."""
+    from sim.policies.cost_min_lp import ScheduleLP, _restrict
+
+    p = random_problem(np.random.default_rng(4), n=15, hours=8, tight=0.4)
+    lp = ScheduleLP()
+    lp.solve(p, p.energy_cost, p.transfer_cost)
+    for kinds, pools, group in lp._groups:
+        lay = group.layout
+        left_out = np.setdiff1d(np.arange(lay.n_var), group.cols)
+        assert left_out.size > 0
+        sub = _restrict(p, kinds, pools)
+        cost = lay.vectors(sub, p.energy_cost[:, pools], p.transfer_cost[:, :, kinds], ((1.0, 1.0),), p.value[kinds], None)[0]
+        reduced = cost - lay.matrix_t @ np.asarray(group.highs.getSolution().row_dual)
+        assert (reduced[left_out] >= -1e-9 * (1 + np.abs(cost[left_out]))).all()
+
+
+def test_pool_groups_split_kinds_that_share_no_pool():
+    from sim.market import COMPAT
+    from sim.policies.cost_min_lp import pool_groups
+
+    groups = [(list(k), list(q)) for k, q in pool_groups(COMPAT)]
+    assert groups == [([0, 1], [1]), ([2, 3], [0])]
+    shared = COMPAT.copy()
+    shared[3, 1] = True  # batch may also run on the intelligent pool: one LP
+    assert [(list(k), list(q)) for k, q in pool_groups(shared)] == [([0, 1, 2, 3], [0, 1])]
+
+
+def test_no_highs_banner_in_a_fresh_process():
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from tests.conftest import random_problem; from sim.policies import make_policy; "
+            "p = random_problem(np.random.default_rng(0)); make_policy('cost_min_lp').assign(p)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout == "" and "HiGHS" not in proc.stderr

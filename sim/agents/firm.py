@@ -86,21 +86,33 @@ def industry_shift(model, previous: np.ndarray | None) -> np.ndarray:
     return p.adopt_industry_rho * previous + p.adopt_industry_sd * np.sqrt(1 - p.adopt_industry_rho**2) * e
 
 
+def choice_cdf(p: np.ndarray) -> np.ndarray:
+    """The cumulative distribution ``Generator.choice(len(p), p=p)`` draws from: index
+    ``cdf.searchsorted(rng.random(), side="right")`` is the same draw from the same stream state,
+    without choice's checks of ``p`` on every call (a tenth of the time per draw)."""
+    p = np.asarray(p, dtype=float)
+    if (p < 0).any() or not np.isclose(p.sum(), 1.0, rtol=0.0, atol=np.sqrt(np.finfo(float).eps)):
+        raise ValueError(f"choice probabilities must be non-negative and sum to 1 (sum {p.sum()!r})")
+    cdf = p.cumsum()
+    cdf /= cdf[-1]
+    return cdf
+
+
 def spawn_firms(model, count: int, year: int, new: bool) -> None:
     """Create ``count`` firms; each firm's traits come from its own stream (``firm_traits``, serial), so the
     same firms are born in every scenario of a seed."""
     p = model.params.firm
-    weights = model.province_weights(1.3)
-    own_p = np.array([p.share_state, p.share_private, 1 - p.share_state - p.share_private])
+    prov_cdf = choice_cdf(model.province_weights(1.3))
+    own_cdf = choice_cdf(np.array([p.share_state, p.share_private, 1 - p.share_state - p.share_private]))
     reg = np.isin(np.arange(N_INDUSTRIES), REGULATED_INDUSTRIES)
-    ind_w = np.where(reg, p.share_regulated / reg.sum(), (1 - p.share_regulated) / (~reg).sum())
+    ind_cdf = choice_cdf(np.where(reg, p.share_regulated / reg.sum(), (1 - p.share_regulated) / (~reg).sum()))
     for _ in range(count):
         serial = model.firm_serials
         model.firm_serials += 1
         rng = model.streams.get("firm_traits", serial)
-        prov = int(rng.choice(model.n, p=weights))
-        owner = OWNERSHIP[int(rng.choice(len(OWNERSHIP), p=own_p))]
-        ind = int(rng.choice(N_INDUSTRIES, p=ind_w))
+        prov = int(prov_cdf.searchsorted(rng.random(), side="right"))
+        owner = OWNERSHIP[int(own_cdf.searchsorted(rng.random(), side="right"))]
+        ind = int(ind_cdf.searchsorted(rng.random(), side="right"))
         size = rng.normal(7.6 - (0.6 if new else 0.0), 1.15)
         age = rng.uniform(1, 6) if new else rng.uniform(3, 30)
         capability = rng.standard_normal()

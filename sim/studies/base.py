@@ -53,8 +53,9 @@ def stack_years(parts: list[dict[str, np.ndarray]], key: str, columns=None) -> p
     if not parts:
         return pd.DataFrame(columns=list(columns or ()))
     cols = list(columns or parts[0])
-    df = pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in cols})
-    return df.sort_values([key, "year"], kind="stable").reset_index(drop=True)
+    order = np.lexsort((np.concatenate([p["year"] for p in parts]), np.concatenate([p[key] for p in parts])))
+    # each column is stacked and put in order on its own, so the frame is built without a sorted copy of it
+    return pd.DataFrame({c: np.concatenate([p[c] for p in parts])[order] for c in cols}, copy=False)
 
 
 def in_window(panel: pd.DataFrame, start: int, end: int) -> pd.DataFrame:

@@ -276,8 +276,9 @@ class FirmOutcomes(StudyModule):
         prov, city, industry, regulated = (num[:, j].astype(np.int64) for j in (1, 2, 3, 4))
         pos = self._city_order[np.searchsorted(self._city_ids, city, sorter=self._city_order)]
         open_data = self._city_open[pos].astype(np.int64)
-        obs, lat = self.process.observe(m.year, ids, own, industry, regulated, open_data, num[:, 5], num[:, 6],
-                                        num[:, 7], num[:, 8].astype(int), num[:, 9].astype(int),
+        ln_employee, age, capability = (np.ascontiguousarray(num[:, j]) for j in (5, 6, 7))  # not views that keep num alive
+        obs, lat = self.process.observe(m.year, ids, own, industry, regulated, open_data, ln_employee, age,
+                                        capability, num[:, 8].astype(int), num[:, 9].astype(int),
                                         access=compute_access(self.par, m.served_share[prov], m.compute_price_index[prov],
                                                               m.user_latency_ms[prov], float(np.nanmin(m.latency_bound))))
         head = {"firm_id": ids, "year": np.full(ids.size, m.year, dtype=np.int64),
@@ -313,9 +314,9 @@ class FirmOutcomes(StudyModule):
 
     def truth(self) -> pd.DataFrame:
         out = self.parameter_rows(SECTION, "firm")
-        lat = self.latent()
+        lat = stack_years(self._lat, "firm_id", ("firm_id", "year", "tau_EXPY"))  # the columns needed, not the whole latent table
         if len(lat):
-            obs = self.panel()[["firm_id", "year", "IDC"]]
+            obs = stack_years(self._obs, "firm_id", ("firm_id", "year", "IDC"))
             w = lat.merge(obs, on=["firm_id", "year"])
             w = w[(w["year"] >= STUDY_WINDOW[0]) & (w["year"] <= STUDY_WINDOW[1]) & (w["IDC"] == 1)]
             extra = pd.DataFrame(
