@@ -17,6 +17,7 @@ import pandas as pd
 import solara
 
 from experiments import figures as F
+from experiments.dashboard import timing
 
 log = logging.getLogger(__name__)
 DPI = 72
@@ -164,39 +165,70 @@ def source(model) -> str:
 
 
 # ----- components -------------------------------------------------------------------------------------
-def png(fig) -> bytes:
-    """A figure as PNG bytes (Agg, no pyplot state). A grid of panels gets fixed margins instead of the
-    report's constrained layout, which draws the figure twice: that halves the time of a year's views."""
-    if len(fig.axes) > 2:
-        fig.set_layout_engine("none")
-        spec = [ax for ax in fig.axes if ax.get_subplotspec() is not None]
-        for grid in {ax.get_subplotspec().get_gridspec() for ax in spec}:
-            grid.update(left=0.06, right=0.99, bottom=0.13, top=0.86, wspace=0.34, hspace=0.62)
-        for ax in spec:
-            ax.set_position(ax.get_subplotspec().get_position(fig))
+# Inches kept free around each view's grid of panels (left, right, bottom, top) and between its panels
+# (columns, rows): fixed margins instead of the report's constrained layout, which costs one more draw.
+MARGINS = {
+    "map": (0.75, 1.3, 0.75, 0.75, 0.0, 0.0),
+    "national": (0.95, 0.2, 0.85, 0.95, 1.05, 1.25),
+    "utilisation": (0.75, 0.2, 0.85, 0.8, 0.0, 0.0),
+    "prices": (0.85, 0.2, 1.05, 0.65, 0.0, 0.0),
+    "outcomes": (0.95, 0.2, 0.85, 0.8, 1.0, 0.0),
+}
+
+
+def fix_layout(fig, left: float, right: float, bottom: float, top: float, wspace: float = 0.0, hspace: float = 0.0) -> None:
+    """Place the figure's grid of panels with the given margins and gaps (inches) and switch its layout engine off."""
+    width, height = fig.get_size_inches()
+    fig.set_layout_engine(None)
+    panels = [ax for ax in fig.axes if ax.get_subplotspec() is not None]  # insets (the map's colour bar) follow theirs
+    for grid in {ax.get_subplotspec().get_gridspec() for ax in panels}:
+        nrows, ncols = grid.get_geometry()
+        panel_w = (width - left - right - (ncols - 1) * wspace) / ncols
+        panel_h = (height - bottom - top - (nrows - 1) * hspace) / nrows
+        grid.update(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                    wspace=wspace / panel_w, hspace=hspace / panel_h)
+    for ax in panels:  # GridSpec.update moves the axes of pyplot's figures only
+        ax.set_position(ax.get_subplotspec().get_position(fig))
+
+
+def png(fig, margins: tuple[float, ...] | None = None) -> bytes:
+    """A figure as PNG bytes (Agg, no pyplot state), laid out with ``margins`` (see ``MARGINS``) if given."""
+    if margins is not None:
+        fix_layout(fig, *margins)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None}, pil_kwargs={"compress_level": 1})
     return buf.getvalue()
 
 
-@solara.component
-def FigureView(model, build: Callable, name: str, steps: int = 0):
-    """One figure of the live run, drawn once per simulated year (memoised on the model and ``steps``, its step count)."""
+def figure_png(model, name: str, build: Callable) -> tuple[bytes | None, str | None]:
+    """(PNG, None) of view ``name`` for the model's last year, or (None, note) if it cannot be drawn.
+
+    Drawn once per simulated year and kept on the model, so a tab opened again shows it at once.
+    """
     def render():
         if model.sim is None or model.year is None:
             return None, None
         try:
-            return png(build(model)), None
+            with timing.phase("figure", view=name, year=model.year):
+                fig = build(model)
+            with timing.phase("png", view=name, year=model.year):
+                return png(fig, MARGINS.get(name)), None
         except F.MissingData as err:
             return None, f"{name}: {err}"
         except Exception as err:  # noqa: BLE001 - a failing figure must not take the page down
             log.error("figure %s failed:\n%s", name, traceback.format_exc())
             return None, f"{name} could not be drawn: {type(err).__name__}: {err}"
 
-    image, note = solara.use_memo(render, [id(model), steps])
+    return model.cached(("png", name), render)
+
+
+@solara.component
+def FigureView(model, build: Callable, name: str, steps: int = 0):
+    """One figure of the live run; ``steps`` (the model's step count) makes it re-render after every year."""
+    image, note = figure_png(model, name, build)
     with solara.Column(classes=["suanli-fig", f"suanli-view-{name}", f"suanli-fig-{model.year}"]):
         if image is not None:
-            solara.Image(image, width="100%")
+            solara.Image(image, width="100%", classes=[f"suanli-img-{model.year}"])
         elif note:
             solara.Warning(note)
         else:
@@ -223,7 +255,7 @@ def _national(model):
 
 def _utilisation(model):
     return F.fig_paths(utilisation_lines(model), ["dc_utilisation"], source(model),
-                       "Utilisation of data-centre capacity: western hubs, west, east, national", ncols=1)
+                       "Utilisation of DC capacity by region", ncols=1)
 
 
 def _prices(model):
@@ -272,6 +304,33 @@ def settings_html(settings: pd.DataFrame) -> str:
                    for name, value, origin in zip(settings["setting"], settings["value"], settings["from"]))
     return ('<table class="suanli-settings" style="font-size:12px"><thead><tr><th>setting</th><th>value</th><th>from</th>'
             f'</tr></thead><tbody>{rows}</tbody></table>')
+
+
+def committed_html(values: dict, running: dict) -> str:
+    """The control values the server holds for the next Reset (``values``), against those of the running model.
+
+    Each control is echoed as ``<span data-control=NAME data-value=TEXT>`` (``session.control_text``), so a
+    browser can wait until a moved control has reached the server; the text lists what Reset would change.
+    """
+    from experiments.dashboard.session import CONTROLS, clean_value, control_text
+
+    spans, changes = [], []
+    for c in CONTROLS:
+        if c.name not in values:
+            continue
+        text = control_text(clean_value(c.name, values[c.name]))
+        spans.append(f'<span data-control="{c.name}" data-value="{html.escape(text)}"></span>')
+        if c.name in running and text != control_text(clean_value(c.name, running[c.name])):
+            changes.append(f"{html.escape(c.label)} = {html.escape(text)}")
+    note = ("Reset applies: " + "; ".join(changes)) if changes else "The run uses these controls."
+    return f'<div class="suanli-committed" style="font-size:12px;color:#555">{"".join(spans)}{note}</div>'
+
+
+@solara.component
+def CommittedControls(committed: solara.Reactive, model):
+    """``committed_html`` of the controls ModelCreator has committed (``committed``, the values Reset
+    will use), under the controls; only this re-renders when a control moves."""
+    solara.HTML(tag="div", unsafe_innerHTML=committed_html(committed.value, getattr(model, "controls", {})))
 
 
 def SummaryView(model):
