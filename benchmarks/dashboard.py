@@ -134,14 +134,14 @@ def in_browser(steps: int, screens: Path | None, compare_dir: Path | None) -> di
                           f"({ph['model']:5.2f}  {ph['figure']:6.2f}  {ph['png']:8.2f}  {rest:6.2f}) + {drawn - ph['kernel']:.2f}")
                 if screens:
                     screens.mkdir(parents=True, exist_ok=True)
+                    B.wait_settled(page)
                     page.screenshot(path=str(screens / f"dashboard_live_tab{tab}.png"), full_page=True)
             if screens and compare_dir:
                 page.goto(url + "compare")
                 page.locator(".suanli-compare").wait_for(timeout=180_000)
                 for name in ("paths", "flow_map", "prices", "outcomes"):
                     page.locator(f".suanli-compare-{name} img").wait_for(timeout=180_000)
-                page.wait_for_function("() => [...document.querySelectorAll('.suanli-compare-page img')]"
-                                       ".every(im => im.complete && im.naturalWidth > 0)", timeout=180_000)
+                B.wait_settled(page)
                 page.screenshot(path=str(screens / "dashboard_compare.png"), full_page=True)
             if screens:
                 print(f"screenshots in {screens}")

@@ -99,7 +99,7 @@ def test_controls_and_three_steps_match_a_direct_model_run(server, scenario_file
         assert B.set_slider(page, "Carbon price (CNY/t CO2)", CARBON_PRICE) == CARBON_PRICE
         B.choose(page, "Policy after designation", POLICY)
         B.reset(page)
-        page.locator(".suanli-settings td", has_text=POLICY).wait_for()
+        B.wait_selector(page, ".suanli-settings td", POLICY)
         for year in (2019, 2020, 2021):
             B.step(page, year)
         shown = B.read_summary(page)
@@ -126,7 +126,7 @@ def test_bad_control_values_show_a_message_and_the_server_survives(server):
         year = B.slider_to_end(page, "Hub designation year")
         assert year > 2024
         B.reset(page)
-        page.locator(".suanli-message").wait_for()
+        B.wait_selector(page, ".suanli-message")
         text = B.message(page)
         assert f"Hub designation year = {year:g}" in text and "end year 2024" in text
         B.press(page, "Step")
@@ -136,13 +136,13 @@ def test_bad_control_values_show_a_message_and_the_server_survives(server):
         B.set_slider(page, "Hub designation year", 2020)
         B.type_text(page, "Seed", "seven")
         B.reset(page)
-        page.locator(".suanli-message", has_text="Seed").wait_for()
+        B.wait_selector(page, ".suanli-message", "Seed")
         assert "Seed = 'seven'" in B.message(page) and "non-negative whole number" in B.message(page)
         assert proc.poll() is None
 
         B.type_text(page, "Seed", "7")
         B.reset(page)
-        page.locator(".suanli-message").wait_for(state="detached")
+        B.wait_selector(page, ".suanli-message", present=False)
         B.step(page, 2019)
         assert float(B.read_summary(page)["racks_million"]) > 0
     with B.browser() as fresh:

@@ -93,8 +93,11 @@ def browser(width: int = 1600, height: int = 1300):
 
 # ----- the live page ----------------------------------------------------------------------------------
 def open_live(page, url: str) -> None:
+    """Open the live page and wait until it is fully built: the first tab's grid (SolaraViz lays it out in a
+    second pass, after the buttons are up) and the echo of the committed controls."""
     page.goto(url)
-    page.get_by_role("button", name="Step").wait_for()
+    wait_selector(page, ".suanli-view-summary")
+    wait_selector(page, ".suanli-committed span[data-control]")
 
 
 def control(page, label: str):
@@ -113,9 +116,21 @@ def wait_committed(page, label: str, value, timeout: float = 30_000) -> None:
     from experiments.dashboard.session import CONTROLS, control_text
 
     name = next(c.name for c in CONTROLS if c.label == label)
-    text = control_text(value).replace("\\", "\\\\").replace('"', '\\"')
-    page.locator(f'.suanli-committed span[data-control="{name}"][data-value="{text}"]').wait_for(
-        state="attached", timeout=timeout)
+    wait_js(page, """([name, text]) => [...document.querySelectorAll(".suanli-committed span[data-control]")]
+        .some(el => el.dataset.control === name && el.dataset.value === text)""", [name, control_text(value)], timeout)
+
+
+def wait_js(page, predicate: str, arg=None, timeout: float = 60_000) -> None:
+    """Wait until the JavaScript ``predicate(arg)`` is true in the page, checked every 20 ms (a locator's
+    wait backs off to half a second between checks, which would be most of a step's measured time)."""
+    page.wait_for_function(predicate, arg=arg, polling=20, timeout=timeout)
+
+
+def wait_selector(page, selector: str, text: str | None = None, present: bool = True, timeout: float = 60_000) -> None:
+    """Wait until an element matching ``selector`` (and containing ``text``, if given) is on the page, or, with
+    ``present=False``, until none is."""
+    wait_js(page, """([sel, text, present]) => [...document.querySelectorAll(sel)]
+        .some(el => text === null || el.textContent.includes(text)) === present""", [selector, text, present], timeout)
 
 
 def set_slider(page, label: str, value: float, step: float | None = None) -> float:
@@ -189,7 +204,7 @@ def step(page, expect_year: int, timeout: float = 60_000) -> float:
     """Press Step and wait until the page shows ``expect_year``; returns the seconds it took."""
     t0 = time.perf_counter()
     press(page, "Step")
-    page.locator(f'.suanli-year[data-year="{expect_year}"]').wait_for(timeout=timeout)
+    wait_selector(page, f'.suanli-year[data-year="{expect_year}"]', timeout=timeout)
     return time.perf_counter() - t0
 
 
@@ -211,7 +226,7 @@ def wait_figures(page, names=("map",), year: int | None = None, timeout: float =
         for name in names:
             page.locator(f".suanli-view-{name} img").first.wait_for(timeout=timeout)
         return
-    page.wait_for_function(_DRAWN, arg=[year, list(names), False], polling=10, timeout=timeout)
+    wait_js(page, _DRAWN, [year, list(names), False], timeout)
 
 
 def step_drawn(page, year: int, names=(), summary: bool = True, timeout: float = 60_000) -> float:
@@ -229,6 +244,15 @@ def step_drawn(page, year: int, names=(), summary: bool = True, timeout: float =
         await new Promise(r => requestAnimationFrame(() => r()));
         return (performance.now() - t0) / 1000;
     }""" % _DRAWN, [year, list(names), summary, timeout])
+
+
+def wait_settled(page, timeout: float = 180_000) -> None:
+    """Wait until the page is fit for a screenshot: Solara no longer dims it as loading, its content has
+    finished fading in, and every image on it is loaded."""
+    wait_js(page, """() => document.querySelector(".solara-page-loading") === null &&
+        [...document.querySelectorAll(".solara-content-main")].every(
+            el => el.getAnimations().every(a => a.playState !== "running")) &&
+        [...document.images].every(im => im.complete && im.naturalWidth > 0)""", None, timeout)
 
 
 def read_summary(page) -> dict[str, str]:

@@ -5,6 +5,7 @@ with the same table layouts that ``experiments.compare`` writes, built here from
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import logging
@@ -37,6 +38,7 @@ MACRO_TARGETS = {  # calibration/targets.csv id -> (summary metric, year it refe
 }
 
 
+@functools.lru_cache(maxsize=1)
 def macro_targets() -> pd.DataFrame:
     """The published national figures as (metric, year, value, label), from ``calibration/targets.csv``."""
     from calibration.targets import load_targets
@@ -60,23 +62,28 @@ def _hours() -> float:
 
 def extra_metrics(model) -> pd.DataFrame:
     """Eastern and western-hub utilisation by year from the province and data-centre panels (share of capacity)."""
-    pv = model.provinces()
-    dc = model.datacentres()
-    rows = []
+    def share(num: pd.Series, cap: pd.Series, metric: str) -> pd.DataFrame:
+        return pd.DataFrame({"year": num.index.to_numpy(), "metric": metric,
+                             "value": (num / cap.where(cap != 0)).to_numpy(float)})
+
     h = _hours()
-    for year, g in pv.groupby("year"):
-        east = g[g["region"] == "east"]
-        cap = (east["pflops_general"] + east["pflops_intelligent"]).sum() * h
-        rows.append({"year": year, "metric": "east_utilisation", "value": east["hosted_pflop_h"].sum() / cap if cap else np.nan})
+    pv = model.provinces()
+    east = pv[pv["region"] == "east"].groupby("year")[["pflops_general", "pflops_intelligent", "hosted_pflop_h"]].sum()
+    parts = [share(east["hosted_pflop_h"], (east["pflops_general"] + east["pflops_intelligent"]) * h, "east_utilisation")]
+    dc = model.datacentres()
     if not dc.empty:
-        for year, g in dc[dc["hub"].astype(bool)].groupby("year"):
-            cap = g["pflops"].sum() * h
-            rows.append({"year": year, "metric": "hub_utilisation", "value": g["served_pflop_h"].sum() / cap if cap else np.nan})
-    return pd.DataFrame(rows, columns=["year", "metric", "value"])
+        hub = dc[dc["hub"].astype(bool)].groupby("year")[["pflops", "served_pflop_h"]].sum()
+        parts.append(share(hub["served_pflop_h"], hub["pflops"] * h, "hub_utilisation"))
+    return pd.concat(parts, ignore_index=True)
 
 
 def live_bands(model) -> pd.DataFrame:
-    """The summary panel so far in the ``bands`` layout (scenario, metric, year, mean, p05, p95, n) of one run."""
+    """The summary panel so far in the ``bands`` layout (scenario, metric, year, mean, p05, p95, n) of one run
+    (built once per year: the national and utilisation views share it)."""
+    return model.cached("live_bands", lambda: _live_bands(model))
+
+
+def _live_bands(model) -> pd.DataFrame:
     s = model.summary()
     metrics = [c for c in s.columns if c != "year" and pd.api.types.is_numeric_dtype(s[c])]
     long = s.melt(id_vars=["year"], value_vars=metrics, var_name="metric", value_name="value")
@@ -154,7 +161,9 @@ def region_lines(model) -> pd.DataFrame:
     return o.assign(scenario=o["region"], metric=o["outcome"].map(names))[["scenario", "metric", "year", "mean", "p05", "p95"]]
 
 
+@functools.lru_cache(maxsize=1)
 def provinces_table() -> pd.DataFrame:
+    """The report's province table (code, region, lon, lat), read once per server."""
     from experiments.report import provinces_table as table
 
     return table()
