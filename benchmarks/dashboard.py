@@ -3,8 +3,8 @@
 Two measurements in one run:
   * in process: one simulated year (``DashboardModel.step``, the model alone) and the drawing of
     every view (tables and matplotlib objects of ``experiments.figures``, then drawing and PNG
-    encoding), year by year; each view is drawn both with the report's constrained layout (the
-    previous way) and with the dashboard's fixed margins (``views.MARGINS``), in the same run;
+    encoding), year by year; each view is drawn both with the report's constrained layout (which
+    lays a figure out with one more draw) and with the dashboard's fixed margins (``views.MARGINS``);
   * in the browser: the dashboard served by ``suanli dashboard`` and driven by headless Chromium,
     from the click on Step until the year's summary (first tab) and every figure of the open tab
     are drawn, timed in the page. The server runs with ``SUANLI_DASHBOARD_TIMING`` and Solara's

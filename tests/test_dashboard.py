@@ -6,6 +6,8 @@ steps three years and checks the page's summary against a direct ``SuanLiModel``
 same settings (exactly: the model is deterministic) and against the unchanged run (it must
 differ). The other gives a designation year after the end year and a bad seed, and checks
 that the page says so in one line, that the server keeps serving, and that a good value runs.
+The browser waits only on conditions the page shows (the server's echo of each committed control,
+the year drawn, Step greyed out), never for a fixed time.
 """
 
 from __future__ import annotations
@@ -186,3 +188,16 @@ def test_a_bad_control_value_becomes_one_line_and_no_model(change, words):
     assert "\n" not in m.message and all(w in m.message for w in words), m.message
     m.step()
     assert m.year is None and m.running is False
+
+
+def test_the_page_echoes_the_committed_controls_and_names_what_reset_would_change():
+    from experiments.dashboard.session import model_params
+    from experiments.dashboard.views import committed_html
+
+    running = _values(model_params("default"))
+    committed = {**running, "carbon_price_cny_per_t": 300.00000000000006, "seed": "seven", "green_contracts": False}
+    page = committed_html(committed, running)
+    assert 'data-control="carbon_price_cny_per_t" data-value="300"' in page
+    assert 'data-control="seed" data-value="seven"' in page and 'data-control="green_contracts" data-value="false"' in page
+    assert "Carbon price (CNY/t CO2) = 300" in page and "Seed = seven" in page and "Link speed-up" not in page
+    assert "The run uses these controls." in committed_html(running, running)
