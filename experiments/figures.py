@@ -106,10 +106,8 @@ def _figure(n_panels: int, ncols: int = 3, panel_size=(4.2, 3.0)) -> tuple[Figur
     nrows = int(np.ceil(n_panels / ncols))
     fig = Figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows + 0.9))
     _layout(fig)
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel().tolist()
-    for ax in axes[n_panels:]:
-        ax.set_visible(False)
-    return fig, axes[:n_panels]
+    grid = fig.add_gridspec(nrows, ncols)
+    return fig, [fig.add_subplot(grid[i // ncols, i % ncols]) for i in range(n_panels)]
 
 
 def _layout(fig: Figure, source_in: float = 0.3) -> None:
@@ -134,12 +132,17 @@ def _order(table: pd.DataFrame, scenarios: Sequence[str] | None) -> list[str]:
 
 
 def _path_panel(ax, bands: pd.DataFrame, metric: str, order: Sequence[str], col: dict[str, str]) -> None:
+    """One metric's paths by year; a band of zero width (one seed, or seeds that agree) is not drawn."""
+    from matplotlib.ticker import MaxNLocator
+
     for s in order:
         d = bands[(bands["scenario"] == s) & (bands["metric"] == metric)].sort_values("year")
         if d.empty:
             continue
-        ax.fill_between(d["year"], d["p05"], d["p95"], color=col[s], alpha=0.18, linewidth=0)
+        if (d["p95"] > d["p05"]).any():
+            ax.fill_between(d["year"], d["p05"], d["p95"], color=col[s], alpha=0.18, linewidth=0)
         ax.plot(d["year"], d["mean"], color=col[s], label=s, linewidth=1.6)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins="auto", integer=True))
     ax.set_title(UNITS.get(metric, (metric.replace("_", " "),))[0], fontsize=10)
     ax.set_ylabel(unit(metric))
     ax.set_xlabel("year")
@@ -152,10 +155,8 @@ def fig_paths(bands: pd.DataFrame, metrics: Sequence[str], source: str, title: s
 
     With ``targets`` (metric, year, value in the metric's unit, label; e.g. the macro rows of
     ``calibration/targets.csv``: 150 TWh DC electricity in 2023, 8.1 million racks in 2023) the
-    published figures are marked as black diamonds with their values, on integer year ticks.
+    published figures are marked as black diamonds with their values. Years are ticked as whole years.
     """
-    from matplotlib.ticker import MaxNLocator
-
     metrics = [m for m in metrics if m not in missing(bands, metrics)]
     if not metrics:
         raise MissingData("none of the metrics of this figure is in the summary")
@@ -167,7 +168,6 @@ def fig_paths(bands: pd.DataFrame, metrics: Sequence[str], source: str, title: s
         _path_panel(ax, bands, metric, order, col)
         if targets is None:
             continue
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         t = targets[targets["metric"] == metric] if not targets.empty else targets
         if t.empty:
             continue
@@ -369,7 +369,8 @@ def fig_utilisation_map(provinces: pd.DataFrame, capacity: pd.DataFrame, utilisa
         ax.annotate("", xy=(b["lon"], b["lat"]), xytext=(a["lon"], a["lat"]), zorder=3,
                     arrowprops={"arrowstyle": "-|>", "color": "#c0392b", "alpha": 0.7, "lw": 0.4 + 4.0 * r["pflop_h"] / vmax,
                                 "shrinkA": 3, "shrinkB": 3, "connectionstyle": "arc3,rad=0.12", "mutation_scale": 8})
-    fig.colorbar(sc, ax=ax, shrink=0.8, label="DC utilisation (share of capacity)")
+    # the colour bar sits in an inset of the map, so it follows the map under any layout (constrained or fixed margins)
+    fig.colorbar(sc, cax=ax.inset_axes((1.04, 0.1, 0.04, 0.8)), label="DC utilisation (share of capacity)")
     ax.scatter([], [], s=10 + 700 * 0.5, c="none", edgecolors="0.2", label=f"{cmax / 2:.3g} MW")
     ax.legend(fontsize=7, loc="lower left", title="DC capacity", title_fontsize=7)
     ax.set_title(f"east->west flow {ew['pflop_h'].sum():.3g} PFLOP-h (largest {len(ew)} pairs drawn)", fontsize=9)

@@ -6,6 +6,8 @@ steps three years and checks the page's summary against a direct ``SuanLiModel``
 same settings (exactly: the model is deterministic) and against the unchanged run (it must
 differ). The other gives a designation year after the end year and a bad seed, and checks
 that the page says so in one line, that the server keeps serving, and that a good value runs.
+The browser waits only on conditions the page shows (the server's echo of each committed control,
+the year drawn, Step greyed out), never for a fixed time.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def test_controls_and_three_steps_match_a_direct_model_run(server, scenario_file
         assert B.set_slider(page, "Carbon price (CNY/t CO2)", CARBON_PRICE) == CARBON_PRICE
         B.choose(page, "Policy after designation", POLICY)
         B.reset(page)
-        page.locator(".suanli-settings td", has_text=POLICY).wait_for()
+        B.wait_selector(page, ".suanli-settings td", POLICY)
         for year in (2019, 2020, 2021):
             B.step(page, year)
         shown = B.read_summary(page)
@@ -126,23 +128,23 @@ def test_bad_control_values_show_a_message_and_the_server_survives(server):
         year = B.slider_to_end(page, "Hub designation year")
         assert year > 2024
         B.reset(page)
-        page.locator(".suanli-message").wait_for()
+        B.wait_selector(page, ".suanli-message")
         text = B.message(page)
         assert f"Hub designation year = {year:g}" in text and "end year 2024" in text
         B.press(page, "Step")
-        page.wait_for_timeout(1000)
+        B.wait_step_disabled(page)  # the server has tried the step
         assert page.locator(".suanli-year").count() == 0 and "Hub designation year" in B.message(page)
 
         B.set_slider(page, "Hub designation year", 2020)
         B.type_text(page, "Seed", "seven")
         B.reset(page)
-        page.locator(".suanli-message", has_text="Seed").wait_for()
+        B.wait_selector(page, ".suanli-message", "Seed")
         assert "Seed = 'seven'" in B.message(page) and "non-negative whole number" in B.message(page)
         assert proc.poll() is None
 
         B.type_text(page, "Seed", "7")
         B.reset(page)
-        page.locator(".suanli-message").wait_for(state="detached")
+        B.wait_selector(page, ".suanli-message", present=False)
         B.step(page, 2019)
         assert float(B.read_summary(page)["racks_million"]) > 0
     with B.browser() as fresh:
@@ -186,3 +188,16 @@ def test_a_bad_control_value_becomes_one_line_and_no_model(change, words):
     assert "\n" not in m.message and all(w in m.message for w in words), m.message
     m.step()
     assert m.year is None and m.running is False
+
+
+def test_the_page_echoes_the_committed_controls_and_names_what_reset_would_change():
+    from experiments.dashboard.session import model_params
+    from experiments.dashboard.views import committed_html
+
+    running = _values(model_params("default"))
+    committed = {**running, "carbon_price_cny_per_t": 300.00000000000006, "seed": "seven", "green_contracts": False}
+    page = committed_html(committed, running)
+    assert 'data-control="carbon_price_cny_per_t" data-value="300"' in page
+    assert 'data-control="seed" data-value="seven"' in page and 'data-control="green_contracts" data-value="false"' in page
+    assert "Carbon price (CNY/t CO2) = 300" in page and "Seed = seven" in page and "Link speed-up" not in page
+    assert "The run uses these controls." in committed_html(running, running)

@@ -31,8 +31,9 @@ def free_port() -> int:
 
 @contextmanager
 def dashboard_server(scenario: str | None = None, compare: str | None = None, port: int | None = None,
-                     timeout: float = 90.0, log_path: str | Path | None = None):
-    """``suanli dashboard`` in a child process on 127.0.0.1; yields (url, process); stops it on exit."""
+                     timeout: float = 90.0, log_path: str | Path | None = None, env: dict[str, str] | None = None):
+    """``suanli dashboard`` in a child process on 127.0.0.1 (``env``: extra environment, e.g. the timing
+    switch of ``timing.ENV``); yields (url, process); stops it on exit."""
     port = port or free_port()
     cmd = [sys.executable, "-m", "experiments.cli", "dashboard", "--port", str(port)]
     if scenario:
@@ -44,7 +45,7 @@ def dashboard_server(scenario: str | None = None, compare: str | None = None, po
         log_file = Path(log_path) if log_path else Path(tmp) / "server.log"
         with open(log_file, "w") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                    env={**os.environ, "MPLBACKEND": "Agg"})
+                                    env={**os.environ, "MPLBACKEND": "Agg", **(env or {})})
             try:
                 _wait_until_up(url, proc, log_file, timeout)
                 yield url, proc
@@ -71,7 +72,7 @@ def _wait_until_up(url: str, proc, log_file: Path, timeout: float) -> None:
             pass
         if time.monotonic() > deadline:
             raise TimeoutError(f"dashboard did not answer on {url} within {timeout:.0f} s")
-        time.sleep(0.5)
+        time.sleep(0.2)  # poll interval while the server starts
 
 
 @contextmanager
@@ -92,8 +93,11 @@ def browser(width: int = 1600, height: int = 1300):
 
 # ----- the live page ----------------------------------------------------------------------------------
 def open_live(page, url: str) -> None:
+    """Open the live page and wait until it is fully built: the first tab's grid (SolaraViz lays it out in a
+    second pass, after the buttons are up) and the echo of the committed controls."""
     page.goto(url)
-    page.get_by_role("button", name="Step").wait_for()
+    wait_selector(page, ".suanli-view-summary")
+    wait_selector(page, ".suanli-committed span[data-control]")
 
 
 def control(page, label: str):
@@ -101,9 +105,38 @@ def control(page, label: str):
     return page.locator(".v-input", has=page.locator("label", has_text=label)).first
 
 
+def wait_committed(page, label: str, value, timeout: float = 30_000) -> None:
+    """Wait until the server holds ``value`` for the control labelled ``label``.
+
+    The page echoes the control values the next Reset will use (``views.committed_html``); a control
+    moved in the browser reaches the server a little later (Jupyter widgets hold back state updates
+    while earlier ones are unanswered, and clicks are not held back), so a Reset pressed before
+    the echo shows the value could build the model with the old one.
+    """
+    from experiments.dashboard.session import CONTROLS, control_text
+
+    name = next(c.name for c in CONTROLS if c.label == label)
+    wait_js(page, """([name, text]) => [...document.querySelectorAll(".suanli-committed span[data-control]")]
+        .some(el => el.dataset.control === name && el.dataset.value === text)""", [name, control_text(value)], timeout)
+
+
+def wait_js(page, predicate: str, arg=None, timeout: float = 60_000) -> None:
+    """Wait until the JavaScript ``predicate(arg)`` is true in the page, checked every 20 ms (a locator's
+    wait backs off to half a second between checks, which would be most of a step's measured time)."""
+    page.wait_for_function(predicate, arg=arg, polling=20, timeout=timeout)
+
+
+def wait_selector(page, selector: str, text: str | None = None, present: bool = True, timeout: float = 60_000) -> None:
+    """Wait until an element matching ``selector`` (and containing ``text``, if given) is on the page, or, with
+    ``present=False``, until none is."""
+    wait_js(page, """([sel, text, present]) => [...document.querySelectorAll(sel)]
+        .some(el => text === null || el.textContent.includes(text)) === present""", [selector, text, present], timeout)
+
+
 def set_slider(page, label: str, value: float, step: float | None = None) -> float:
-    """Move a slider with the keyboard as a person would (Vuetify: PageUp/PageDown jump ten steps, arrows one);
-    returns the value it shows. ``step`` defaults to the control's step in ``session.SLIDERS``."""
+    """Move a slider with the keyboard as a person would (Vuetify: PageUp/PageDown jump ten steps, arrows one)
+    and wait until the server holds the value; returns the value it shows. ``step`` defaults to the
+    control's step in ``session.SLIDERS``."""
     from experiments.dashboard.session import CONTROLS, SLIDERS
 
     if step is None:
@@ -120,31 +153,36 @@ def set_slider(page, label: str, value: float, step: float | None = None) -> flo
         thumb.press("PageUp" if moves > 0 else "PageDown")
     for _ in range(round(rest / step)):
         thumb.press("ArrowRight" if moves > 0 else "ArrowLeft")
-    return float(thumb.get_attribute("aria-valuenow"))
+    shown = float(thumb.get_attribute("aria-valuenow"))
+    wait_committed(page, label, shown)
+    return shown
 
 
 def slider_to_end(page, label: str, key: str = "End") -> float:
+    """Press End (or ``key``) on a slider, wait until the server holds the value; returns it."""
     thumb = control(page, label).get_by_role("slider")
     thumb.focus()
     thumb.press(key)
-    return float(thumb.get_attribute("aria-valuenow"))
+    shown = float(thumb.get_attribute("aria-valuenow"))
+    wait_committed(page, label, shown)
+    return shown
 
 
 def choose(page, label: str, option: str) -> None:
-    """Pick ``option`` in the select labelled ``label``."""
+    """Pick ``option`` in the select labelled ``label`` and wait until the server holds it."""
     control(page, label).locator(".v-select__slot").click()
     page.locator(".menuable__content__active .v-list-item", has_text=option).first.click()
     page.locator(".menuable__content__active").wait_for(state="hidden")
+    wait_committed(page, label, option)
 
 
-def type_text(page, label: str, text: str, settle_ms: int = 750) -> None:
-    """Type into a text control and commit it (Enter, then Tab to blur), then give the websocket time to
-    carry the value to the server before the next click (a Reset right after could otherwise race it)."""
+def type_text(page, label: str, text: str) -> None:
+    """Type into a text control, commit it (Enter, then Tab to blur) and wait until the server holds it."""
     box = control(page, label).locator("input")
     box.fill(text)
     box.press("Enter")
     box.press("Tab")
-    page.wait_for_timeout(settle_ms)
+    wait_committed(page, label, text)
 
 
 def press(page, name: str) -> None:
@@ -155,11 +193,18 @@ def reset(page) -> None:
     press(page, "Reset")
 
 
+def wait_step_disabled(page, timeout: float = 30_000) -> None:
+    """Wait until Step is greyed out: the server has stepped a model that cannot run (or has ended)."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("button", name="Step", exact=True)).to_be_disabled(timeout=timeout)
+
+
 def step(page, expect_year: int, timeout: float = 60_000) -> float:
     """Press Step and wait until the page shows ``expect_year``; returns the seconds it took."""
     t0 = time.perf_counter()
     press(page, "Step")
-    page.locator(f'.suanli-year[data-year="{expect_year}"]').wait_for(timeout=timeout)
+    wait_selector(page, f'.suanli-year[data-year="{expect_year}"]', timeout=timeout)
     return time.perf_counter() - t0
 
 
@@ -168,12 +213,46 @@ def open_tab(page, index: int) -> None:
     page.get_by_role("tab", name=f"Page {index}").click()
 
 
-def wait_figures(page, names=("map",), year: int | None = None,
-                 timeout: float = 60_000) -> None:
-    """Wait until every figure view shows an image (of ``year`` if given)."""
-    for name in names:
-        sel = f".suanli-view-{name} img" if year is None else f".suanli-view-{name}.suanli-fig-{year} img"
-        page.locator(sel).first.wait_for(timeout=timeout)
+# true once the summary (if asked for) and every named figure of the year are on the page, their images loaded
+_DRAWN = """([year, names, summary]) =>
+    (!summary || document.querySelector(`.suanli-year[data-year="${year}"]`) !== null) &&
+    names.every(n => { const im = document.querySelector(`.suanli-view-${n} img.suanli-img-${year}`);
+                       return im !== null && im.complete && im.naturalWidth > 0; })"""
+
+
+def wait_figures(page, names=("map",), year: int | None = None, timeout: float = 60_000) -> None:
+    """Wait until every figure view shows its image, loaded (of ``year`` if given)."""
+    if year is None:
+        for name in names:
+            page.locator(f".suanli-view-{name} img").first.wait_for(timeout=timeout)
+        return
+    wait_js(page, _DRAWN, [year, list(names), False], timeout)
+
+
+def step_drawn(page, year: int, names=(), summary: bool = True, timeout: float = 60_000) -> float:
+    """Seconds from the click on Step to the frame after the year's summary and ``names`` figures are drawn,
+    timed in the page (``performance.now``), polling every 5 ms: no Playwright round trips in the figure."""
+    return page.evaluate("""async ([year, names, summary, timeout]) => {
+        const drawn = %s;
+        const button = [...document.querySelectorAll("button")].find(b => b.innerText.trim().toLowerCase() === "step");
+        const t0 = performance.now();
+        button.click();
+        while (!drawn([year, names, summary])) {
+            if (performance.now() - t0 > timeout) throw new Error(`year ${year} not drawn within ${timeout} ms`);
+            await new Promise(r => setTimeout(r, 5));
+        }
+        await new Promise(r => requestAnimationFrame(() => r()));
+        return (performance.now() - t0) / 1000;
+    }""" % _DRAWN, [year, list(names), summary, timeout])
+
+
+def wait_settled(page, timeout: float = 180_000) -> None:
+    """Wait until the page is fit for a screenshot: Solara no longer dims it as loading, its content has
+    finished fading in, and every image on it is loaded."""
+    wait_js(page, """() => document.querySelector(".solara-page-loading") === null &&
+        [...document.querySelectorAll(".solara-content-main")].every(
+            el => el.getAnimations().every(a => a.playState !== "running")) &&
+        [...document.images].every(im => im.complete && im.naturalWidth > 0)""", None, timeout)
 
 
 def read_summary(page) -> dict[str, str]:

@@ -10,12 +10,16 @@ APP = "experiments.dashboard.app"
 ENV_SCENARIO = "SUANLI_DASHBOARD_SCENARIO"
 ENV_SEED = "SUANLI_DASHBOARD_SEED"
 ENV_COMPARE = "SUANLI_DASHBOARD_COMPARE"
+ENV_TIMING = "SUANLI_DASHBOARD_TIMING"
 
 
 def server_command(port: int, host: str = "127.0.0.1") -> list[str]:
-    """The ``solara run`` command line of the dashboard (production mode: no reloader watching the tree)."""
+    """The ``solara run`` command line of the dashboard (production mode: no reloader watching the tree);
+    with ``SUANLI_DASHBOARD_TIMING`` set, Solara also logs each websocket message's seconds (``--timing``)."""
+    from experiments.dashboard import timing
+
     return [sys.executable, "-m", "solara", "run", APP, "--port", str(port), "--host", host, "--production",
-            "--no-open", "--log-level", "warning"]
+            "--no-open", "--log-level", "warning", *(["--timing"] if timing.enabled() else [])]
 
 
 def server_env(scenario: str | None = None, seed: int | None = None, compare: str | None = None) -> dict[str, str]:
@@ -29,6 +33,8 @@ def server_env(scenario: str | None = None, seed: int | None = None, compare: st
         else:
             env[key] = str(value)
     env.setdefault("MPLBACKEND", "Agg")
+    if env.get(ENV_TIMING):
+        env["PYTHONUNBUFFERED"] = "1"  # Solara prints its timings to stdout, which is a log file here
     return env
 
 

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import mesa
+import numpy as np
 import pandas as pd
 
+from experiments.dashboard import timing
 from experiments.scenario import (
     MAX_YEAR,
     MIN_YEAR,
@@ -125,7 +127,7 @@ def model_params(scenario: str | Path | None = None, seed: int | None = None) ->
     return params
 
 
-def _clean(name: str, value: Any) -> Any:
+def clean_value(name: str, value: Any) -> Any:
     """A widget's value as the scenario rules expect it (sliders give floats with binary noise)."""
     widget = CONTROL_BY_NAME[name].widget
     if widget == "SliderFloat" and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -133,6 +135,16 @@ def _clean(name: str, value: Any) -> Any:
     if widget == "SliderInt" and isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def control_text(value: Any) -> str:
+    """A control value as the page echoes it (``data-value`` of ``.suanli-committed``): numbers in ``%g``
+    (a slider's 0.35000000000000003 is 0.35), booleans as true/false, text as typed."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return f"{float(value):g}"
+    return str(value)
 
 
 def resolve_controls(values: dict[str, Any], control_defaults: dict[str, Any] | None = None,
@@ -160,8 +172,8 @@ def resolve_controls(values: dict[str, Any], control_defaults: dict[str, Any] | 
     for c in CONTROLS:
         if c.toml is None or c.name not in values:
             continue
-        v = _clean(c.name, values[c.name])
-        if c.name in defaults and v == _clean(c.name, defaults[c.name]):
+        v = clean_value(c.name, values[c.name])
+        if c.name in defaults and v == clean_value(c.name, defaults[c.name]):
             continue
         moved[c.name] = v
         section, key = c.toml
@@ -222,7 +234,7 @@ class DashboardModel(mesa.Model):
         self.scenario: Scenario | None = None
         self.seed_value: int | None = None
         self.settings = pd.DataFrame(columns=["setting", "value", "from"])
-        self._cache: dict[str, Any] = {}
+        self._cache: dict[Any, Any] = {}
         try:
             self.scenario, self.seed_value, self.settings = resolve_controls(self.controls, control_defaults, scenario_files)
         except (ControlError, ScenarioError) as err:
@@ -251,7 +263,8 @@ class DashboardModel(mesa.Model):
             self.running = False
             return
         try:
-            self.sim.step()
+            with timing.phase("model", year=self.sim.year + 1):
+                self.sim.step()
         except Exception as err:  # noqa: BLE001 - a failing year is reported in the page, the server keeps serving
             log.error("year %s failed:\n%s", self.sim.year, traceback.format_exc())
             self.message = f"Year {self.sim.year} stopped: {type(err).__name__}: {err}"
@@ -261,7 +274,8 @@ class DashboardModel(mesa.Model):
         self.running = bool(self.sim.running)
 
     # ----- tables for the views ------------------------------------------------------------------------
-    def _cached(self, key: str, build):
+    def cached(self, key, build):
+        """``build()`` once per simulated year (the cache is emptied by ``step``)."""
         if key not in self._cache:
             self._cache[key] = build()
         return self._cache[key]
@@ -272,7 +286,7 @@ class DashboardModel(mesa.Model):
 
     def summary(self) -> pd.DataFrame:
         """Summary panel so far, one row per year (the DataCollector's model variables)."""
-        return self._cached("summary", lambda: self.sim.datacollector.get_model_vars_dataframe().reset_index(drop=True))
+        return self.cached("summary", lambda: self.sim.datacollector.get_model_vars_dataframe().reset_index(drop=True))
 
     def _agent_panel(self, agent_type) -> pd.DataFrame:
         df = self.sim.datacollector.get_agenttype_vars_dataframe(agent_type)
@@ -286,13 +300,13 @@ class DashboardModel(mesa.Model):
         """Province panel so far (DataCollector): GDP, demand, served, hosted work, capacity by pool."""
         from sim.agents import Province
 
-        return self._cached("provinces", lambda: self._agent_panel(Province))
+        return self.cached("provinces", lambda: self._agent_panel(Province))
 
     def datacentres(self) -> pd.DataFrame:
         """Data-centre panel so far (DataCollector): capacity, hub flag, price, served work, utilisation."""
         from sim.agents import DataCentre
 
-        return self._cached("datacentres", lambda: self._agent_panel(DataCentre))
+        return self.cached("datacentres", lambda: self._agent_panel(DataCentre))
 
     def flows(self) -> pd.DataFrame:
         """Origin-destination compute flows of the last year (PFLOP-h by kind)."""
@@ -300,7 +314,7 @@ class DashboardModel(mesa.Model):
             records = getattr(self.sim, "flow_records", None) or []
             return records[-1] if records else pd.DataFrame(columns=["year", "origin", "destination", "kind", "pflop_h"])
 
-        return self._cached("flows", build)
+        return self.cached("flows", build)
 
     def study_provinces(self) -> pd.DataFrame:
         """Seed-000 province panel so far (lnTFP by province and year), empty if the study is off."""
@@ -308,4 +322,4 @@ class DashboardModel(mesa.Model):
             study = getattr(self.sim, "studies", {}).get("provinces")
             return study.panel() if study is not None else pd.DataFrame(columns=["province", "year", "region", "lnTFP"])
 
-        return self._cached("study_provinces", build)
+        return self.cached("study_provinces", build)

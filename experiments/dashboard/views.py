@@ -5,6 +5,7 @@ with the same table layouts that ``experiments.compare`` writes, built here from
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import logging
@@ -17,6 +18,7 @@ import pandas as pd
 import solara
 
 from experiments import figures as F
+from experiments.dashboard import timing
 
 log = logging.getLogger(__name__)
 DPI = 72
@@ -36,6 +38,7 @@ MACRO_TARGETS = {  # calibration/targets.csv id -> (summary metric, year it refe
 }
 
 
+@functools.lru_cache(maxsize=1)
 def macro_targets() -> pd.DataFrame:
     """The published national figures as (metric, year, value, label), from ``calibration/targets.csv``."""
     from calibration.targets import load_targets
@@ -59,23 +62,28 @@ def _hours() -> float:
 
 def extra_metrics(model) -> pd.DataFrame:
     """Eastern and western-hub utilisation by year from the province and data-centre panels (share of capacity)."""
-    pv = model.provinces()
-    dc = model.datacentres()
-    rows = []
+    def share(num: pd.Series, cap: pd.Series, metric: str) -> pd.DataFrame:
+        return pd.DataFrame({"year": num.index.to_numpy(), "metric": metric,
+                             "value": (num / cap.where(cap != 0)).to_numpy(float)})
+
     h = _hours()
-    for year, g in pv.groupby("year"):
-        east = g[g["region"] == "east"]
-        cap = (east["pflops_general"] + east["pflops_intelligent"]).sum() * h
-        rows.append({"year": year, "metric": "east_utilisation", "value": east["hosted_pflop_h"].sum() / cap if cap else np.nan})
+    pv = model.provinces()
+    east = pv[pv["region"] == "east"].groupby("year")[["pflops_general", "pflops_intelligent", "hosted_pflop_h"]].sum()
+    parts = [share(east["hosted_pflop_h"], (east["pflops_general"] + east["pflops_intelligent"]) * h, "east_utilisation")]
+    dc = model.datacentres()
     if not dc.empty:
-        for year, g in dc[dc["hub"].astype(bool)].groupby("year"):
-            cap = g["pflops"].sum() * h
-            rows.append({"year": year, "metric": "hub_utilisation", "value": g["served_pflop_h"].sum() / cap if cap else np.nan})
-    return pd.DataFrame(rows, columns=["year", "metric", "value"])
+        hub = dc[dc["hub"].astype(bool)].groupby("year")[["pflops", "served_pflop_h"]].sum()
+        parts.append(share(hub["served_pflop_h"], hub["pflops"] * h, "hub_utilisation"))
+    return pd.concat(parts, ignore_index=True)
 
 
 def live_bands(model) -> pd.DataFrame:
-    """The summary panel so far in the ``bands`` layout (scenario, metric, year, mean, p05, p95, n) of one run."""
+    """The summary panel so far in the ``bands`` layout (scenario, metric, year, mean, p05, p95, n) of one run
+    (built once per year: the national and utilisation views share it)."""
+    return model.cached("live_bands", lambda: _live_bands(model))
+
+
+def _live_bands(model) -> pd.DataFrame:
     s = model.summary()
     metrics = [c for c in s.columns if c != "year" and pd.api.types.is_numeric_dtype(s[c])]
     long = s.melt(id_vars=["year"], value_vars=metrics, var_name="metric", value_name="value")
@@ -153,7 +161,9 @@ def region_lines(model) -> pd.DataFrame:
     return o.assign(scenario=o["region"], metric=o["outcome"].map(names))[["scenario", "metric", "year", "mean", "p05", "p95"]]
 
 
+@functools.lru_cache(maxsize=1)
 def provinces_table() -> pd.DataFrame:
+    """The report's province table (code, region, lon, lat), read once per server."""
     from experiments.report import provinces_table as table
 
     return table()
@@ -164,39 +174,70 @@ def source(model) -> str:
 
 
 # ----- components -------------------------------------------------------------------------------------
-def png(fig) -> bytes:
-    """A figure as PNG bytes (Agg, no pyplot state). A grid of panels gets fixed margins instead of the
-    report's constrained layout, which draws the figure twice: that halves the time of a year's views."""
-    if len(fig.axes) > 2:
-        fig.set_layout_engine("none")
-        spec = [ax for ax in fig.axes if ax.get_subplotspec() is not None]
-        for grid in {ax.get_subplotspec().get_gridspec() for ax in spec}:
-            grid.update(left=0.06, right=0.99, bottom=0.13, top=0.86, wspace=0.34, hspace=0.62)
-        for ax in spec:
-            ax.set_position(ax.get_subplotspec().get_position(fig))
+# Inches kept free around each view's grid of panels (left, right, bottom, top) and between its panels
+# (columns, rows): fixed margins instead of the report's constrained layout, which costs one more draw.
+MARGINS = {
+    "map": (0.75, 1.3, 0.75, 0.75, 0.0, 0.0),
+    "national": (0.95, 0.2, 0.85, 0.95, 1.05, 1.25),
+    "utilisation": (0.75, 0.2, 0.85, 0.8, 0.0, 0.0),
+    "prices": (0.85, 0.2, 1.05, 0.65, 0.0, 0.0),
+    "outcomes": (0.95, 0.2, 0.85, 0.8, 1.0, 0.0),
+}
+
+
+def fix_layout(fig, left: float, right: float, bottom: float, top: float, wspace: float = 0.0, hspace: float = 0.0) -> None:
+    """Place the figure's grid of panels with the given margins and gaps (inches) and switch its layout engine off."""
+    width, height = fig.get_size_inches()
+    fig.set_layout_engine(None)
+    panels = [ax for ax in fig.axes if ax.get_subplotspec() is not None]  # insets (the map's colour bar) follow theirs
+    for grid in {ax.get_subplotspec().get_gridspec() for ax in panels}:
+        nrows, ncols = grid.get_geometry()
+        panel_w = (width - left - right - (ncols - 1) * wspace) / ncols
+        panel_h = (height - bottom - top - (nrows - 1) * hspace) / nrows
+        grid.update(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                    wspace=wspace / panel_w, hspace=hspace / panel_h)
+    for ax in panels:  # GridSpec.update moves the axes of pyplot's figures only
+        ax.set_position(ax.get_subplotspec().get_position(fig))
+
+
+def png(fig, margins: tuple[float, ...] | None = None) -> bytes:
+    """A figure as PNG bytes (Agg, no pyplot state), laid out with ``margins`` (see ``MARGINS``) if given."""
+    if margins is not None:
+        fix_layout(fig, *margins)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None}, pil_kwargs={"compress_level": 1})
     return buf.getvalue()
 
 
-@solara.component
-def FigureView(model, build: Callable, name: str, steps: int = 0):
-    """One figure of the live run, drawn once per simulated year (memoised on the model and ``steps``, its step count)."""
+def figure_png(model, name: str, build: Callable) -> tuple[bytes | None, str | None]:
+    """(PNG, None) of view ``name`` for the model's last year, or (None, note) if it cannot be drawn.
+
+    Drawn once per simulated year and kept on the model, so a tab opened again shows it at once.
+    """
     def render():
         if model.sim is None or model.year is None:
             return None, None
         try:
-            return png(build(model)), None
+            with timing.phase("figure", view=name, year=model.year):
+                fig = build(model)
+            with timing.phase("png", view=name, year=model.year):
+                return png(fig, MARGINS.get(name)), None
         except F.MissingData as err:
             return None, f"{name}: {err}"
         except Exception as err:  # noqa: BLE001 - a failing figure must not take the page down
             log.error("figure %s failed:\n%s", name, traceback.format_exc())
             return None, f"{name} could not be drawn: {type(err).__name__}: {err}"
 
-    image, note = solara.use_memo(render, [id(model), steps])
+    return model.cached(("png", name), render)
+
+
+@solara.component
+def FigureView(model, build: Callable, name: str, steps: int = 0):
+    """One figure of the live run; ``steps`` (the model's step count) makes it re-render after every year."""
+    image, note = figure_png(model, name, build)
     with solara.Column(classes=["suanli-fig", f"suanli-view-{name}", f"suanli-fig-{model.year}"]):
         if image is not None:
-            solara.Image(image, width="100%")
+            solara.Image(image, width="100%", classes=[f"suanli-img-{model.year}"])
         elif note:
             solara.Warning(note)
         else:
@@ -223,7 +264,7 @@ def _national(model):
 
 def _utilisation(model):
     return F.fig_paths(utilisation_lines(model), ["dc_utilisation"], source(model),
-                       "Utilisation of data-centre capacity: western hubs, west, east, national", ncols=1)
+                       "Utilisation of DC capacity by region", ncols=1)
 
 
 def _prices(model):
@@ -272,6 +313,33 @@ def settings_html(settings: pd.DataFrame) -> str:
                    for name, value, origin in zip(settings["setting"], settings["value"], settings["from"]))
     return ('<table class="suanli-settings" style="font-size:12px"><thead><tr><th>setting</th><th>value</th><th>from</th>'
             f'</tr></thead><tbody>{rows}</tbody></table>')
+
+
+def committed_html(values: dict, running: dict) -> str:
+    """The control values the server holds for the next Reset (``values``), against those of the running model.
+
+    Each control is echoed as ``<span data-control=NAME data-value=TEXT>`` (``session.control_text``), so a
+    browser can wait until a moved control has reached the server; the text lists what Reset would change.
+    """
+    from experiments.dashboard.session import CONTROLS, clean_value, control_text
+
+    spans, changes = [], []
+    for c in CONTROLS:
+        if c.name not in values:
+            continue
+        text = control_text(clean_value(c.name, values[c.name]))
+        spans.append(f'<span data-control="{c.name}" data-value="{html.escape(text)}"></span>')
+        if c.name in running and text != control_text(clean_value(c.name, running[c.name])):
+            changes.append(f"{html.escape(c.label)} = {html.escape(text)}")
+    note = ("Reset applies: " + "; ".join(changes)) if changes else "The run uses these controls."
+    return f'<div class="suanli-committed" style="font-size:12px;color:#555">{"".join(spans)}{note}</div>'
+
+
+@solara.component
+def CommittedControls(committed: solara.Reactive, model):
+    """``committed_html`` of the controls ModelCreator has committed (``committed``, the values Reset
+    will use), under the controls; only this re-renders when a control moves."""
+    solara.HTML(tag="div", unsafe_innerHTML=committed_html(committed.value, getattr(model, "controls", {})))
 
 
 def SummaryView(model):
