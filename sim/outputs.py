@@ -77,28 +77,40 @@ def panel_level(name: str) -> str:
     return "panels"
 
 
-def collect_panels(model, outputs: str = "full") -> dict[str, pd.DataFrame]:
-    """The output tables of a run up to the ``outputs`` level (default all), by name."""
+def collect_panels(model, outputs: str = "full", only: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
+    """The output tables of a run up to the ``outputs`` level (default all), by name; ``only`` builds just
+    the named ones (the calibration's fast path asks for the few panels its statistics read)."""
     check_outputs(outputs)
     keep = OUTPUT_LEVELS[: OUTPUT_LEVELS.index(outputs) + 1]
-    panels: dict[str, pd.DataFrame] = {"summary": model.datacollector.get_model_vars_dataframe().reset_index(drop=True)}
-    if outputs == "summary":
-        return panels
+    only = None if only is None else set(only)
+
+    def want(name: str) -> bool:
+        return panel_level(name) in keep and (only is None or name in only)
+
+    panels: dict[str, pd.DataFrame] = {}
+    if want("summary"):
+        panels["summary"] = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     for name, t in AGENT_PANELS.items():
-        panels[name] = _agent_panel(model, t, name)
-    panels["flows"] = pd.concat(model.flow_records, ignore_index=True) if model.flow_records else pd.DataFrame()
-    if "full" in keep:
+        if want(name):
+            panels[name] = _agent_panel(model, t, name)
+    if want("flows"):
+        panels["flows"] = pd.concat(model.flow_records, ignore_index=True) if model.flow_records else pd.DataFrame()
+    if want("snapshots"):
         panels["snapshots"] = pd.concat(model.snapshot_records, ignore_index=True) if model.snapshot_records else pd.DataFrame()
+    if want("links"):
         panels["links"] = pd.concat(model.link_records, ignore_index=True) if model.link_records else pd.DataFrame()
-    panels["parameters"] = model.params.to_frame().assign(value=lambda d: d["value"].astype(float))
+    if want("parameters"):
+        panels["parameters"] = model.params.to_frame().assign(value=lambda d: d["value"].astype(float))
     for name, study in model.studies.items():
-        panels[f"study_{name}"] = study.panel()
-        panels[f"truth_{name}"] = study.truth()
-        if "full" in keep:
+        if want(f"study_{name}"):
+            panels[f"study_{name}"] = study.panel()
+        if want(f"truth_{name}"):
+            panels[f"truth_{name}"] = study.truth()
+        if want(f"latent_{name}"):
             latent = study.latent()
             if not latent.empty:
                 panels[f"latent_{name}"] = latent
-    return {k: v for k, v in panels.items() if panel_level(k) in keep}
+    return panels
 
 
 def check_outputs(outputs: str) -> str:
