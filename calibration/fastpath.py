@@ -20,7 +20,7 @@ A replication (:func:`replicate`) at configuration ``config`` and CRN seed ``see
 * **Shared set-up**: the world tables and the parameter file are read once per process; BLAS is held
   to one thread (replications are the parallel unit).
 
-Every moment equals the one of the reference path (:func:`reference_moments`: a full run with every
+Every moment equals the one of the reference path (:func:`reference_run`: a full run with every
 study, every panel, then ``compute_moments``) to 1e-10; ``tests/test_calibration.py`` checks both the
 plain fast path and a replay against it.
 """
@@ -288,9 +288,9 @@ def replicate(config, seed: int, ids: Sequence[str], free: Sequence[str] = (), e
     return out
 
 
-def reference_moments(config, seed: int, ids: Sequence[str]) -> pd.DataFrame:
+def reference_run(config, seed: int, ids: Sequence[str]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """The slow path the fast one must equal: a full run of ``config`` (every study, every year of the
-    configuration, every panel), then ``compute_moments``."""
+    configuration, every panel), then ``compute_moments``; returns the moments and the panels."""
     from threadpoolctl import threadpool_limits
 
     from sim.model import SuanLiModel
@@ -300,4 +300,10 @@ def reference_moments(config, seed: int, ids: Sequence[str]) -> pd.DataFrame:
         model = SuanLiModel(config, seed=seed).run()
         panels = collect_panels(model)
         model.release()
-        return mom.compute_moments(panels, ids)
+        return mom.compute_moments(panels, ids), panels
+
+
+def reference_replicate(config, seed: int, ids: Sequence[str]) -> dict[str, list[float]]:
+    """:func:`replicate`'s result by the reference path (for comparisons and benchmarks)."""
+    m = reference_run(config, seed, ids)[0]
+    return {i: [float(m.at[i, "estimate"]), float(m.at[i, "se"]), float(m.at[i, "n"])] for i in ids}

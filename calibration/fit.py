@@ -468,16 +468,22 @@ def calibrate(objective: Objective, budget: int = 40, refine: int | None = None,
         elif local == "least-squares":
             from scipy.optimize import least_squares
 
-            fit_ids = list(objective.ids)
+            from calibration.fastpath import study_of_parameter
 
-            def resid(u):
-                ev = at(u)
+            fit_ids = list(objective.ids)
+            # finite differences go column by column: study-only parameters first, so that each of their
+            # steps replays the studies on the cached core run of the current point (fastpath)
+            order = sorted(range(len(free)), key=lambda j: study_of_parameter(free[j].name) is None)
+            back = np.argsort(order)
+
+            def resid(v):
+                ev = at(np.asarray(v)[back])
                 record(ev)
                 d = ev.table.loc[fit_ids, "diff"].to_numpy(float)
                 return np.where(np.isfinite(d), d, math.sqrt(MISSING_PENALTY))
 
-            least_squares(resid, np.clip(x0, 1e-6, 1 - 1e-6), bounds=(0.0, 1.0), method="trf", diff_step=0.02,
-                          max_nfev=max(2, refine // (len(free) + 1)), x_scale=1.0, verbose=0)
+            least_squares(resid, np.clip(x0[order], 1e-6, 1 - 1e-6), bounds=(0.0, 1.0), method="trf",
+                          diff_step=0.02, max_nfev=max(2, refine // (len(free) + 1)), x_scale=1.0, verbose=0)
         else:
             raise CalibrationError(f"--local {local}: allowed least-squares, nelder-mead")
     final = objective.evaluate(best[0].values, "best", with_report=True) if objective.report_ids else best[0]

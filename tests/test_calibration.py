@@ -217,9 +217,8 @@ def _same(fast, ref, ids):
 def full_run_reference():
     """Every target on a full run (2008-2025, a quarter of the firms): the slow path's moments and panels
     at the committed values and at new values of one firm, one firm-measurement and one city parameter."""
+    from calibration import fastpath
     from sim.config import ModelConfig
-    from sim.model import SuanLiModel
-    from sim.outputs import collect_panels
 
     ids = list(load_targets().index)
     cfg = ModelConfig(end_year=moments.last_year(ids), firm_scale=0.25)
@@ -227,10 +226,7 @@ def full_run_reference():
                                               "city_economy.elasticity_low": -0.2})
     out = {"ids": ids, "config": cfg, "moved": moved}
     for name, c in (("base", cfg), ("new", moved)):
-        m = SuanLiModel(c, seed=5).run()
-        panels = collect_panels(m)
-        m.release()
-        out[name] = (moments.compute_moments(panels, ids), panels)
+        out[name] = fastpath.reference_run(c, 5, ids)
     return out
 
 
