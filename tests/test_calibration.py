@@ -267,6 +267,24 @@ def test_fast_path_runs_only_the_studies_and_years_the_targets_need(full_run_ref
     assert _same(fastpath.replicate(r["config"], 5, firm_ids), r["base"][0], firm_ids) == []
 
 
+def test_moment_shortcuts_equal_the_full_tables(full_run_reference):
+    """Seed 000 tables 2-3 estimated at column (8) alone, and every geo-W table with the weight matrix kept
+    per process, give the targets of the full tables with a freshly built matrix."""
+    from analysis import replicate as rep
+    from sim.world import World
+
+    r = full_run_reference
+    sample = moments.SAMPLERS["provinces"](r["base"][1]["study_provinces"])
+    W = rep.province_weights("geo", sorted(pd.unique(sample["province"])), provinces=World.load().provinces)
+    for table in ("p1_table2", "p1_table3", "p1_table6", "p1_table7"):
+        t = rep.TABLES[table][1](sample, W=W, **{k: v for k, v in moments.TABLE_OPTIONS.get(table, {}).items()
+                                                  if k != "last_only"})
+        assert len(t.columns) > 1
+        for tid in moments.BLOCKS[table].ids:
+            assert tuple(r["base"][0].loc[tid, ["estimate", "se", "n"]]) == pytest.approx(t.target_estimate(tid),
+                                                                                           rel=1e-12), tid
+
+
 def test_mechanism_moment_equals_table(short_config):
     from analysis.replicate import p3_table5
     from sim.model import SuanLiModel
