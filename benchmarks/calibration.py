@@ -49,19 +49,37 @@ def _moved(free, steps: dict[str, int]) -> dict[str, float]:
     return {p.name: min(p.start + 0.01 * steps.get(p.name, 0) * (p.upper - p.lower), p.upper) for p in free}
 
 
+def _cpu(pids: list[int]) -> list[float]:
+    """CPU seconds (user + system) used so far by each process of ``pids`` (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = []
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out.append((int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
 def evaluations(ids, free, reps: int, backend: str, workers: int, study_only: bool = True) -> dict[str, float]:
     """Seconds of: the cold first evaluation (pool start included), two warm core evaluations (the
-    second reported) and, if ``study_only``, a study-only evaluation right after the last core one."""
+    second reported) and, if ``study_only``, a study-only evaluation right after the last core one.
+    ``cpu_<label>`` is the CPU time of the busiest process in that evaluation (the worker processes, or
+    this one when serial): about the wall time on idle cores, whatever else loads the machine."""
     out = {}
     with fit.ReplicationPool(backend, workers) as pool:
         obj = fit.Objective(ids, free, reps=reps, pool=pool, log=None)
         points = [("cold", {CORE_STEP: 0}), ("warm1", {CORE_STEP: 1}), ("warm", {CORE_STEP: 2})]
         if study_only:
             points.append(("study", {CORE_STEP: 2, **{n: 1 for n in STUDY_STEPS}}))
+        pids = [os.getpid()]
         for label, steps in points:
+            before = _cpu(pids)
             t0 = time.perf_counter()
             obj.evaluate(_moved(free, steps))
             out[label] = time.perf_counter() - t0
+            if label != "cold":
+                out[f"cpu_{label}"] = max(b - a for a, b in zip(before, _cpu(pids)))
+            if backend == "processes":
+                pids = [pid for p in pool._pools for pid in p._processes]
     return out
 
 
@@ -133,11 +151,14 @@ def main() -> None:
         profile(ids, R, W)
     proc = evaluations(ids, free, R, "processes", W)
     print(f"R = {R} on {W} worker processes: one evaluation {proc['warm']:.1f} s warm "
-          f"({proc['warm1']:.1f} s the one before; {proc['cold']:.1f} s cold, starting the workers); "
-          f"study-only re-evaluation {proc['study']:.1f} s  [{_load()}]", flush=True)
+          f"({proc['warm1']:.1f} s the one before; {proc['cold']:.1f} s cold, starting the workers), busiest worker "
+          f"{proc['cpu_warm']:.1f} CPU s; study-only re-evaluation {proc['study']:.1f} s ({proc['cpu_study']:.1f} "
+          f"CPU s)  [{_load()}]", flush=True)
     ser = evaluations(ids, free, R, "serial", 1)
-    print(f"R = {R} serial: one evaluation {ser['warm']:.1f} s warm ({ser['cold']:.1f} s cold); study-only "
-          f"{ser['study']:.1f} s; processes speed-up {ser['warm'] / proc['warm']:.2f}x  [{_load()}]", flush=True)
+    print(f"R = {R} serial: one evaluation {ser['warm']:.1f} s warm ({ser['cpu_warm']:.1f} CPU s; {ser['cold']:.1f} s "
+          f"cold); study-only {ser['study']:.1f} s ({ser['cpu_study']:.1f} CPU s); processes speed-up "
+          f"{ser['warm'] / proc['warm']:.2f}x wall, {ser['cpu_warm'] / proc['cpu_warm']:.2f}x by CPU  [{_load()}]",
+          flush=True)
     if not args.skip_dask:
         dask = evaluations(ids, free, R, "dask", W, study_only=False)
         print(f"R = {R} on a Dask LocalCluster ({W} workers): one evaluation {dask['warm']:.1f} s warm "
@@ -153,10 +174,11 @@ def main() -> None:
     n_core = args.budget + iters * (k + 1 - ks) + 2 * (k - ks) + 1
     n_study_evals = iters * ks + 2 * ks
     hours = (n_core * proc["warm"] + n_study_evals * proc["study"] + proc["cold"]) / 3600
+    idle = (n_core * proc["cpu_warm"] + n_study_evals * proc["cpu_study"] + proc["cold"]) / 3600
     print(f"full fit estimate ({args.budget} trials, {iters} least-squares iterations of {k + 1}, Jacobian 2 x {k}, "
           f"best with held-out rows): {n_core} core evaluations x {proc['warm']:.1f} s + {n_study_evals} study-only "
-          f"x {proc['study']:.1f} s = {hours:.2f} h on {W} workers")
-
+          f"x {proc['study']:.1f} s = {hours:.2f} h on {W} workers at this load ({idle:.2f} h from the busiest "
+          f"worker's CPU time, about what {W} idle cores take)")
 
 if __name__ == "__main__":
     main()
