@@ -152,8 +152,8 @@ class CoreRun:
 @dataclass
 class CoreCache:
     """Runs kept by (configuration without the recorded studies' parameters, parameter file, seed, plan),
-    at most ``size`` of them (least recently used dropped). ``full``/``replays``/``hits`` count what the
-    replications did."""
+    at most ``size`` of them (least recently used dropped; a default run with the firm and city studies
+    recorded keeps about 16 MB). ``full``/``replays``/``hits`` count what the replications did."""
 
     size: int = 8
     runs: OrderedDict = field(default_factory=OrderedDict)
@@ -255,7 +255,8 @@ def _replay(run: CoreRun, config, base, cache: CoreCache):
         for inputs in run.inputs[name]:
             study.advance(inputs)
             for k, v in study.year_outcomes().items():
-                summary.at[rows[int(inputs["year"])], k] = v
+                if k in summary.columns:
+                    summary.at[rows[int(inputs["year"])], k] = v
         panels[f"study_{name}"] = study.panel()
     panels["summary"] = summary
     return panels, set(changed)
