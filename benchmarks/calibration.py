@@ -78,21 +78,32 @@ def evaluations(ids, free, reps: int, backend: str, workers: int, study_only: bo
             out[label] = time.perf_counter() - t0
             if label != "cold":
                 out[f"cpu_{label}"] = max(b - a for a, b in zip(before, _cpu(pids)))
-            if backend == "processes":
-                pids = [pid for p in pool._pools for pid in p._processes]
+            pids = _worker_pids(pool) or pids
     return out
 
 
-def reference_evaluation(ids, reps: int, workers: int) -> float:
-    """Seconds of one evaluation's replications by the reference path on warm worker processes."""
+def _worker_pids(pool) -> list[int]:
+    """Process ids of the pool's workers (none for serial)."""
+    if pool.backend == "processes":
+        return [pid for p in pool._pools for pid in p._processes]
+    if pool.backend == "dask":
+        return list(pool._client.run(os.getpid).values())
+    return []
+
+
+def reference_evaluation(ids, reps: int, workers: int) -> tuple[float, float]:
+    """(seconds, CPU seconds of the busiest worker) of one evaluation's replications by the reference path
+    on warm worker processes."""
     from sim.config import ModelConfig
 
     cfg = replace(ModelConfig(), end_year=fastpath.mom.last_year(ids))
     with fit.ReplicationPool("processes", workers) as pool:
         pool.map(fastpath.reference_replicate, [(cfg, 100 + s, ids[:1]) for s in range(workers)])  # start + import
+        pids = _worker_pids(pool)
+        before = _cpu(pids)
         t0 = time.perf_counter()
         pool.map(fastpath.reference_replicate, [(cfg, s, ids) for s in range(1, reps + 1)])
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, max(b - a for a, b in zip(before, _cpu(pids)))
 
 
 def profile(ids, reps: int, workers: int, seed: int = 3) -> float:
@@ -162,12 +173,14 @@ def main() -> None:
     if not args.skip_dask:
         dask = evaluations(ids, free, R, "dask", W, study_only=False)
         print(f"R = {R} on a Dask LocalCluster ({W} workers): one evaluation {dask['warm']:.1f} s warm "
-              f"({dask['cold']:.1f} s cold); speed-up over serial {ser['warm'] / dask['warm']:.2f}x  [{_load()}]",
-              flush=True)
+              f"({dask['cpu_warm']:.1f} CPU s busiest worker; {dask['cold']:.1f} s cold); speed-up over serial "
+              f"{ser['warm'] / dask['warm']:.2f}x wall, {ser['cpu_warm'] / dask['cpu_warm']:.2f}x by CPU  "
+              f"[{_load()}]", flush=True)
     if not args.skip_reference:
-        ref = reference_evaluation(ids, R, W)
+        ref, ref_cpu = reference_evaluation(ids, R, W)
         print(f"previous version (reference path: full run, every study, year and panel), R = {R} on {W} "
-              f"processes: {ref:.1f} s; fast path {ref / proc['warm']:.1f}x faster  [{_load()}]", flush=True)
+              f"processes: {ref:.1f} s ({ref_cpu:.1f} CPU s busiest worker); fast path {ref / proc['warm']:.1f}x "
+              f"faster wall, {ref_cpu / proc['cpu_warm']:.1f}x by CPU  [{_load()}]", flush=True)
     k, ks = len(free), n_study
     refine = args.budget // 2
     iters = max(2, refine // (k + 1))
