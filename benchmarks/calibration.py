@@ -13,7 +13,8 @@ the firm and city studies' inputs, as a fit does), targets = every row not held 
 parameter (each replication replays those studies on its worker's cached core run). The reference
 path is the previous way, a full run with every study, year and panel then ``compute_moments``, on
 the same pool. ``--profile`` prints one replication's CPU time by part. Wall-clock seconds with
-whatever else runs on the machine (the load average is printed): figures to read, not a test.
+whatever else runs on the machine (the load average is printed), and beside them the CPU seconds of
+the busiest worker, about what the wall time would be on idle cores: figures to read, not a test.
 """
 
 from __future__ import annotations
