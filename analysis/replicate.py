@@ -12,6 +12,8 @@ specifications, samples and tables.
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -320,12 +322,24 @@ def province_weights(kind: str = "geo", codes: Sequence[str] | None = None,
     the model's provinces without Tibet, as in the study). ``codes`` may be province codes
     (``BJ``), pinyin or Chinese names; the labels returned are the ones given.
     """
+    if provinces is None:
+        codes = None if codes is None else tuple(codes)
+        return _model_province_weights(kind, codes).copy()
+    return _province_weights(kind, codes, provinces)
+
+
+@functools.lru_cache(maxsize=16)
+def _model_province_weights(kind: str, codes: tuple[str, ...] | None) -> pd.DataFrame:
+    """:func:`province_weights` on the model's province table, kept per process (the table is static and
+    the tables of seed 000 ask for the same matrix on every panel)."""
+    from sim.world import World
+
+    return _province_weights(kind, codes, World.load().provinces)
+
+
+def _province_weights(kind: str, codes: Sequence[str] | None, provinces: pd.DataFrame) -> pd.DataFrame:
     from sim.network import weight_matrix
 
-    if provinces is None:
-        from sim.world import World
-
-        provinces = World.load().provinces
     if codes is None:
         codes = [c for c in provinces.index if c != "XZ"]
     codes = list(codes)
@@ -372,17 +386,20 @@ def p1_table1(panel: pd.DataFrame, variables: Sequence[str] | None = None) -> De
     )
 
 
-def _p1_stepwise(key, title, panel, W, x, y, entity, time, controls, cov, effects, which):
+def _p1_stepwise(key, title, panel, W, x, y, entity, time, controls, cov, effects, which, last_only=False):
     df, Wm = _p1_args(panel, entity, time, W, "geo", [y, x, *controls], key)
     cols = [f"({j})" for j in range(1, len(controls) + 3)]
     results = {}
     for j, c in enumerate(cols):
+        if last_only and j < len(cols) - 1:
+            continue
         ctrl = list(controls[: min(j, len(controls))])
         results[c] = _nvar(df, y, x, Wm, entity, time, ctrl, own=(j == len(cols) - 1), cov=cov, effects=effects)
+    last = cols[-1]
+    cols = list(results)
     rows = [(f"Network W·{x}", {c: "beta1" for c in cols}), (f"{y}(t-1)", {c: "beta2" for c in cols})]
     rows += [(P1_LABELS.get(z, z), {c: z for c in cols}) for z in controls]
     rows.append((f"Own {x}", {c: "alpha" for c in cols}))
-    last = cols[-1]
     tg = {f"p1_nvar_{which}_beta1": (last, "beta1"), f"p1_nvar_{which}_beta2": (last, "beta2"),
           f"p1_nvar_{which}_alpha": (last, "alpha")}
     return ReplicationTable(key, title, cols, results, rows, "se", targets=tg,
@@ -394,24 +411,25 @@ def _p1_stepwise(key, title, panel, W, x, y, entity, time, controls, cov, effect
 def p1_table2(panel: pd.DataFrame, W: np.ndarray | pd.DataFrame | None = None, *, y: str = "lnTFP",
               x: str = "DF_qty", entity: str = "province", time: str = "year",
               controls: Sequence[str] = P1_STEPWISE, cov: str = "robust", effects: str | None = None,
-              ) -> ReplicationTable:
+              last_only: bool = False) -> ReplicationTable:
     """Seed 000 table 2: NVAR eq. 14, quantity network, columns (1)-(8).
 
     ``W`` defaults to the inverse-distance matrix of the panel's provinces (:func:`province_weights`).
     Column (1) has the network term and the lagged outcome, (2)-(7) add Z0, Z1, Z2, Z4, Z3, Z5
-    in the table's order and (8) adds the own index.
+    in the table's order and (8) adds the own index. ``last_only`` estimates column (8) alone, the
+    full specification the targets read (each column is its own regression, so it is the same number).
     """
     return _p1_stepwise("p1_table2", "Seed 000 table 2: network spillover of compute quantity on TFP",
-                        panel, W, x, y, entity, time, list(controls), cov, effects, "qty")
+                        panel, W, x, y, entity, time, list(controls), cov, effects, "qty", last_only)
 
 
 def p1_table3(panel: pd.DataFrame, W: np.ndarray | pd.DataFrame | None = None, *, y: str = "lnTFP",
               x: str = "DF_qual", entity: str = "province", time: str = "year",
               controls: Sequence[str] = P1_STEPWISE, cov: str = "robust", effects: str | None = None,
-              ) -> ReplicationTable:
-    """Seed 000 table 3: NVAR eq. 15, quality network, columns (1)-(8) (as table 2)."""
+              last_only: bool = False) -> ReplicationTable:
+    """Seed 000 table 3: NVAR eq. 15, quality network, columns (1)-(8) (as table 2, ``last_only`` too)."""
     return _p1_stepwise("p1_table3", "Seed 000 table 3: network spillover of compute quality on TFP",
-                        panel, W, x, y, entity, time, list(controls), cov, effects, "qual")
+                        panel, W, x, y, entity, time, list(controls), cov, effects, "qual", last_only)
 
 
 def p1_table4(panel: pd.DataFrame, W: Mapping[str, Any] | None = None, *, y: str = "lnTFP",

@@ -11,12 +11,10 @@ simulated panels, give back the published statistics.
 
   Runs stop at the last year the targets need and write no files. A row the run cannot
   produce (NaN) adds ``MISSING_PENALTY``.
-* **Measurement-only parameters** (:data:`MEASUREMENT_ONLY`): parameters that act only on how a
-  study observes the economy. When only they change, the core trajectory is reused: the first
-  run with given core values records, at each year, a light copy of the model as each study
-  saw it, and later evaluations replay only the study modules on those copies
-  (:class:`CoreCache`). ``tests/test_calibration.py`` checks that a replay equals a full run
-  with the same values; a parameter that failed that check would not belong in the list.
+* **Fast path** (``calibration.fastpath``): each replication simulates only the years, studies and
+  panels the targets read, writes no files, and, when only parameters of a replayable study
+  (``city_economy.*``, ``firm_outcomes.*``) change, re-runs just that study on the recorded core
+  run (a per-process cache keyed by the core configuration and the CRN seed).
 * **Search** (:func:`calibrate`): optuna TPE (seeded; SQLite storage in the output directory, so
   the log is resumable and several workers can share one study), then scipy Nelder-Mead
   within the bounds on the same CRN objective. Every evaluation is appended to
@@ -29,7 +27,6 @@ simulated panels, give back the published statistics.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
@@ -59,14 +56,6 @@ DEFAULT_HOLD_OUT = (
     "p3_het_open_data", "p3_het_no_open_data",
 )
 
-# Parameters that change only what a study records, not the economy: the shares of firm-years
-# in which a seed 002 mechanism variable is missing (the missing-at-random mask is drawn every
-# year whatever the rate, so the study's stream is unchanged). Everything else feeds, or may
-# feed, the economy (issue 8) and is simulated in full.
-MEASUREMENT_BY_STUDY: dict[str, tuple[str, ...]] = {
-    "firms": tuple(f"firm_outcomes.{m}_missing" for m in ("TS", "MD", "INVEST", "IB", "lnCTI", "lnDSI", "Bullwhip")),
-}
-MEASUREMENT_ONLY: tuple[str, ...] = tuple(p for ps in MEASUREMENT_BY_STUDY.values() for p in ps)
 # Definitions and physical constants: never free.
 FIXED = ("datacentre.rack_kw", "network.speed_km_per_ms")
 
@@ -165,131 +154,12 @@ def free_parameters(names: Sequence[str], path: str | Path | None = None,
 
 
 # ------------------------------------------------------------------------------------ one run
-def _light_copy(model):
-    """A copy of the model's state without its history (DataCollector, records) and sharing the
-    static world and parameter tables: what a study module reads in one year."""
-    memo: dict[int, Any] = {}
-    for name in ("datacollector", "studies"):
-        if hasattr(model, name):
-            memo[id(getattr(model, name))] = None
-    for name, v in vars(model).items():
-        if name.endswith("_records") and isinstance(v, list):
-            memo[id(v)] = []
-    for name in ("world", "params", "config"):
-        if hasattr(model, name):
-            memo[id(getattr(model, name))] = getattr(model, name)
-    return copy.deepcopy(model, memo)
-
-
-class _Tap:
-    """Stands in for a study in ``model.studies``: records the model as the study sees it, then steps it."""
-
-    def __init__(self, study, snapshots: list):
-        self.study, self.snapshots = study, snapshots
-
-    def step(self) -> None:
-        self.snapshots.append(_light_copy(self.study.model))
-        self.study.step()
-
-    def __getattr__(self, name):
-        return getattr(self.study, name)
-
-
-@dataclass
-class CoreRun:
-    """A finished run and, per study, the model copies it stepped on (for replays)."""
-
-    panels: dict[str, pd.DataFrame]
-    init: Any
-    snapshots: dict[str, list]
-    years: int
-
-
-class CoreCache:
-    """Runs kept by (configuration without measurement-only values, seed); replays study modules."""
-
-    def __init__(self, size: int = 4):
-        self.size, self.runs, self.hits, self.replays, self.full = size, {}, 0, 0, 0
-
-    @staticmethod
-    def key(config, seed: int) -> str:
-        core = {k: v for k, v in config.parameter_overrides.items() if k not in MEASUREMENT_ONLY}
-        d = asdict(replace(config, parameter_overrides=core))
-        return hashlib.sha1(json.dumps([d, seed], sort_keys=True, default=str).encode()).hexdigest()
-
-    def panels(self, config, seed: int, record: bool) -> dict[str, pd.DataFrame]:
-        from sim.model import SuanLiModel
-        from sim.outputs import collect_panels
-
-        k = self.key(config, seed)
-        meas = {n: v for n, v in config.parameter_overrides.items() if n in MEASUREMENT_ONLY}
-        hit = self.runs.get(k)
-        if hit is not None:
-            self.hits += 1
-            return self._replay(hit, meas)
-        model = SuanLiModel(config, seed=seed)
-        snaps: dict[str, list] = {}
-        init = None
-        if record:
-            init = _light_copy(model)
-            for name, study in list(model.studies.items()):
-                if name not in MEASUREMENT_BY_STUDY:
-                    continue
-                snaps[name] = []
-                model.studies[name] = _Tap(study, snaps[name])
-        model.run()
-        self.full += 1
-        panels = collect_panels(model)
-        model.release()
-        years = config.end_year - config.start_year + 1
-        if record and snaps and all(len(s) == years for s in snaps.values()):
-            if len(self.runs) >= self.size:
-                self.runs.pop(next(iter(self.runs)))
-            base = {n: v for n, v in config.parameter_overrides.items() if n not in MEASUREMENT_ONLY}
-            self.runs[k] = CoreRun(panels, init, snaps, years)
-            self.runs[k].base = base  # type: ignore[attr-defined]
-        return panels
-
-    def _replay(self, run: CoreRun, meas: Mapping[str, float]) -> dict[str, pd.DataFrame]:
-        from sim.studies import STUDIES
-
-        self.replays += 1
-        params = run.init.params.with_overrides({**run.base, **meas})  # type: ignore[attr-defined]
-        panels = dict(run.panels)
-        init = _light_copy(run.init)
-        init.params = params
-        for name, snaps in run.snapshots.items():
-            study = STUDIES[name](init)
-            for snap in snaps:
-                view = _light_copy(snap)  # the study may write to the model: keep the record clean
-                view.params = params
-                study.model = view
-                study.step()
-            panels[f"study_{name}"] = study.panel()
-            panels[f"truth_{name}"] = study.truth()
-            lat = study.latent()
-            if not lat.empty:
-                panels[f"latent_{name}"] = lat
-        return panels
-
-
-_CACHE = CoreCache(size=8)
-
-
-def simulate_moments(config, seed: int, ids: Sequence[str], reuse_core: bool = True) -> dict[str, list[float]]:
-    """One replication: run (or replay) the model and return ``{id: [estimate, se, n]}`` (top level, so
-    worker processes can call it). BLAS is held to one thread: replications are the parallel unit."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):
-        panels = _CACHE.panels(config, seed, record=reuse_core)
-        m = mom.compute_moments(panels, ids)
-    return {i: [float(m.at[i, "estimate"]), float(m.at[i, "se"]), float(m.at[i, "n"])] for i in ids}
-
-
 def _task(config, seed, ids, free, reuse_core):
-    """Record core runs for replays only when a free parameter is measurement-only."""
-    return simulate_moments(config, seed, ids, reuse_core and any(f in MEASUREMENT_ONLY for f in free))
+    """One replication by the fast path (``calibration.fastpath``); the core run is recorded for
+    study-only replays when ``reuse_core`` and a free parameter belongs to a replayable study."""
+    from calibration.fastpath import replicate
+
+    return replicate(config, seed, ids, free if reuse_core else (), end_year=config.end_year)
 
 
 # ------------------------------------------------------------------------------------ executors
@@ -598,16 +468,22 @@ def calibrate(objective: Objective, budget: int = 40, refine: int | None = None,
         elif local == "least-squares":
             from scipy.optimize import least_squares
 
-            fit_ids = list(objective.ids)
+            from calibration.fastpath import study_of_parameter
 
-            def resid(u):
-                ev = at(u)
+            fit_ids = list(objective.ids)
+            # finite differences go column by column: study-only parameters first, so that each of their
+            # steps replays the studies on the cached core run of the current point (fastpath)
+            order = sorted(range(len(free)), key=lambda j: study_of_parameter(free[j].name) is None)
+            back = np.argsort(order)
+
+            def resid(v):
+                ev = at(np.asarray(v)[back])
                 record(ev)
                 d = ev.table.loc[fit_ids, "diff"].to_numpy(float)
                 return np.where(np.isfinite(d), d, math.sqrt(MISSING_PENALTY))
 
-            least_squares(resid, np.clip(x0, 1e-6, 1 - 1e-6), bounds=(0.0, 1.0), method="trf", diff_step=0.02,
-                          max_nfev=max(2, refine // (len(free) + 1)), x_scale=1.0, verbose=0)
+            least_squares(resid, np.clip(x0[order], 1e-6, 1 - 1e-6), bounds=(0.0, 1.0), method="trf",
+                          diff_step=0.02, max_nfev=max(2, refine // (len(free) + 1)), x_scale=1.0, verbose=0)
         else:
             raise CalibrationError(f"--local {local}: allowed least-squares, nelder-mead")
     final = objective.evaluate(best[0].values, "best", with_report=True) if objective.report_ids else best[0]

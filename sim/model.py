@@ -106,9 +106,7 @@ class SuanLiModel(mesa.Model):
         from sim.studies import STUDIES
 
         self.studies = {name: STUDIES[name](self) for name in self.config.studies if name in STUDIES}
-        self.datacollector = reporters.YearCollector(
-            {**reporters.MODEL_REPORTERS, **{k: reporters.summary_value(k) for k in market.SLA_KEYS}},
-            reporters.AGENTTYPE_REPORTERS)
+        self.datacollector = reporters.YearCollector(reporters.MODEL_REPORTERS, reporters.AGENTTYPE_REPORTERS)
 
     # ----- the year ---------------------------------------------------------------------------------
     def step(self) -> None:

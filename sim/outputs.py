@@ -78,41 +78,51 @@ def panel_level(name: str) -> str:
     return "panels"
 
 
-def iter_panels(model, outputs: str = "full"):
+def iter_panels(model, outputs: str = "full", only: Iterable[str] | None = None):
     """The output tables of a run up to the ``outputs`` level (default all), as (name, frame) pairs
-    built one at a time, so a writer holds one table at once; tables above the level are not built."""
+    built one at a time, so a writer holds one table at once; tables above the level are not built,
+    and ``only`` builds just the named ones (the calibration's fast path asks for the few panels its
+    statistics read)."""
     check_outputs(outputs)
     keep = OUTPUT_LEVELS[: OUTPUT_LEVELS.index(outputs) + 1]
+    only = None if only is None else set(only)
 
-    def wanted(name: str) -> bool:
-        return panel_level(name) in keep
+    def want(name: str) -> bool:
+        return panel_level(name) in keep and (only is None or name in only)
 
-    yield "summary", model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    if want("summary"):
+        yield "summary", model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     if outputs == "summary":
         return
     for name, t in AGENT_PANELS.items():
-        yield name, _agent_panel(model, t, name)
-    yield "flows", pd.concat(model.flow_records, ignore_index=True) if model.flow_records else pd.DataFrame()
-    if wanted("snapshots"):
+        if want(name):
+            yield name, _agent_panel(model, t, name)
+    if want("flows"):
+        yield "flows", pd.concat(model.flow_records, ignore_index=True) if model.flow_records else pd.DataFrame()
+    if want("snapshots"):
         yield "snapshots", pd.concat(model.snapshot_records, ignore_index=True) if model.snapshot_records else pd.DataFrame()
-    if wanted("links"):
+    if want("links"):
         yield "links", pd.concat(model.link_records, ignore_index=True) if model.link_records else pd.DataFrame()
-    yield "parameters", model.params.to_frame().assign(value=lambda d: d["value"].astype(float))
-    yield from iter_study_tables(model, latent=wanted("latent_"))
+    if want("parameters"):
+        yield "parameters", model.params.to_frame().assign(value=lambda d: d["value"].astype(float))
+    yield from iter_study_tables(model, want=want)
 
 
-def collect_panels(model, outputs: str = "full") -> dict[str, pd.DataFrame]:
-    """The output tables of a run up to the ``outputs`` level (default all), by name."""
-    return dict(iter_panels(model, outputs))
+def collect_panels(model, outputs: str = "full", only: Iterable[str] | None = None) -> dict[str, pd.DataFrame]:
+    """The output tables of a run up to the ``outputs`` level (default all), by name (``iter_panels``)."""
+    return dict(iter_panels(model, outputs, only))
 
 
-def iter_study_tables(model, latent: bool = True):
+def iter_study_tables(model, latent: bool = True, want=None):
     """Each study's panel, truth and (if ``latent``) non-empty latent truths as (name, frame) pairs:
-    ``study_<name>``, ``truth_<name>``, ``latent_<name>``."""
+    ``study_<name>``, ``truth_<name>``, ``latent_<name>``; ``want(name)``, if given, decides instead."""
+    want = want or (lambda name: latent or not name.startswith("latent_"))
     for name, study in model.studies.items():
-        yield f"study_{name}", study.panel()
-        yield f"truth_{name}", study.truth()
-        if latent:
+        if want(f"study_{name}"):
+            yield f"study_{name}", study.panel()
+        if want(f"truth_{name}"):
+            yield f"truth_{name}", study.truth()
+        if want(f"latent_{name}"):
             lat = study.latent()
             if not lat.empty:
                 yield f"latent_{name}", lat

@@ -10,7 +10,7 @@ import pandas as pd
 
 from sim import snapshots
 from sim.agents import DataCentre, Firm, PowerSupplier, Province
-from sim.market import INTELLIGENT, KINDS, POOLS
+from sim.market import INTELLIGENT, KINDS, POOLS, SLA_KEYS
 
 
 def year_summary(model, books: dict, post) -> dict[str, float]:
@@ -130,6 +130,7 @@ SUMMARY_KEYS = (
     "transfer_cost_bn_cny",
     "dc_revenue_bn_cny",
     *STUDY_OUTCOMES,
+    *SLA_KEYS,
 )
 MODEL_REPORTERS = {"year": lambda m: m.year, **{k: summary_value(k) for k in SUMMARY_KEYS}}
 

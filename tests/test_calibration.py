@@ -201,21 +201,88 @@ def short_config():
     return ModelConfig(start_year=2016, end_year=2019, firm_scale=0.25)
 
 
-def test_replay_of_measurement_only_parameter_equals_full_run(short_config):
-    """The core-reuse path: a study replay on the recorded core equals a full run (so the parameter is
-    honestly measurement-only), and the replay changed what it should."""
-    cache = fit.CoreCache()
-    base = cache.panels(short_config, 3, record=True)
-    assert cache.full == 1 and len(cache.runs) == 1
-    cfg = replace(short_config, parameter_overrides={"firm_outcomes.TS_missing": 0.5,
-                                                     "firm_outcomes.MD_missing": 0.0})
-    replayed = cache.panels(cfg, 3, record=True)
-    assert cache.full == 1 and cache.replays == 1
-    full = fit.CoreCache().panels(cfg, 3, record=False)
-    pd.testing.assert_frame_equal(replayed["study_firms"], full["study_firms"])
-    pd.testing.assert_frame_equal(replayed["summary"], full["summary"])
-    assert replayed["study_firms"]["TS"].isna().mean() > base["study_firms"]["TS"].isna().mean() + 0.2
-    assert replayed["study_firms"]["MD"].notna().all()
+def _same(fast, ref, ids):
+    """Ids whose [estimate, se, n] differ between the fast path and the reference by more than 1e-10
+    (relative above 1; NaN equals NaN)."""
+    bad = []
+    for i in ids:
+        r, f = ref.loc[i, ["estimate", "se", "n"]].to_numpy(float), np.array(fast[i], float)
+        ok = (np.isnan(r) & np.isnan(f)) | (np.abs(r - f) <= 1e-10 * np.maximum(1.0, np.abs(r)))
+        if not ok.all():
+            bad.append((i, r, f))
+    return bad
+
+
+@pytest.fixture(scope="module")
+def full_run_reference():
+    """Every target on a full run (2008-2025, a quarter of the firms): the slow path's moments and panels
+    at the committed values and at new values of one firm, one firm-measurement and one city parameter."""
+    from calibration import fastpath
+    from sim.config import ModelConfig
+
+    ids = list(load_targets().index)
+    cfg = ModelConfig(end_year=moments.last_year(ids), firm_scale=0.25)
+    moved = replace(cfg, parameter_overrides={"firm_outcomes.TS_effect": 0.3, "firm_outcomes.TS_missing": 0.3,
+                                              "city_economy.elasticity_low": -0.2})
+    out = {"ids": ids, "config": cfg, "moved": moved}
+    for name, c in (("base", cfg), ("new", moved)):
+        out[name] = fastpath.reference_run(c, 5, ids)
+    return out
+
+
+def test_fast_path_equals_reference_and_replays_study_parameters(full_run_reference):
+    """The fast path (plan, lean run, study-only replay, cached moments) gives every target's estimate, SE
+    and N of the full run to 1e-10; the replay re-simulates no economy and changes what it should."""
+    from calibration import fastpath
+
+    r = full_run_reference
+    ids, free = r["ids"], tuple(r["moved"].parameter_overrides)
+    cache = fastpath.CoreCache()
+    fast = fastpath.replicate(r["config"], 5, ids, free, cache=cache)
+    assert _same(fast, r["base"][0], ids) == []
+    assert (cache.full, cache.hits) == (1, 1 - 1)
+    again = fastpath.replicate(r["moved"], 5, ids, free, cache=cache)
+    assert (cache.full, cache.hits, cache.replays) == (1, 1, 1)
+    assert _same(again, r["new"][0], ids) == []
+    assert again["p3_mech_ts"][2] < 0.9 * fast["p3_mech_ts"][2]  # TS missing in 30 % of firm-years, not 18 %
+    assert again["p3_mech_ts"][0] != fast["p3_mech_ts"][0] and again["p2_thr_low"][0] != fast["p2_thr_low"][0]
+    assert again["p1_nvar_qty_beta1"] == fast["p1_nvar_qty_beta1"]
+    plan = fastpath.make_plan(ids, r["moved"], free)
+    replayed = fastpath.simulate(r["moved"], 5, plan, cache=cache)
+    pd.testing.assert_frame_equal(replayed["summary"], r["new"][1]["summary"])
+    pd.testing.assert_frame_equal(replayed["study_firms"], r["new"][1]["study_firms"])
+
+
+def test_fast_path_runs_only_the_studies_and_years_the_targets_need(full_run_reference):
+    from calibration import fastpath
+
+    r = full_run_reference
+    firm_ids = ["p3_idc_fe", "p3_iv_2sls", "p3_mech_cti", "p4_racks_2023_million"]
+    plan = fastpath.make_plan(firm_ids, r["config"])
+    assert plan.end_year == 2023 and plan.studies == ("provinces", "firms") and plan.record == ()
+    assert fastpath.make_plan(["p2_fe_computing"], r["config"], ["firm_outcomes.TS_effect"]).record == ()
+    assert fastpath.make_plan(["p3_idc_fe"], r["config"], ["firm_outcomes.TS_effect"]).record == ("firms",)
+    assert fastpath.study_of_parameter("province_economy.beta2") is None  # seed 000 feeds the economy
+    # without the cities study and stopped in 2023, the firms' and the macro moments are unchanged
+    assert _same(fastpath.replicate(r["config"], 5, firm_ids), r["base"][0], firm_ids) == []
+
+
+def test_moment_shortcuts_equal_the_full_tables(full_run_reference):
+    """Seed 000 tables 2-3 estimated at column (8) alone, and every geo-W table with the weight matrix kept
+    per process, give the targets of the full tables with a freshly built matrix."""
+    from analysis import replicate as rep
+    from sim.world import World
+
+    r = full_run_reference
+    sample = moments.SAMPLERS["provinces"](r["base"][1]["study_provinces"])
+    W = rep.province_weights("geo", sorted(pd.unique(sample["province"])), provinces=World.load().provinces)
+    for table in ("p1_table2", "p1_table3", "p1_table6", "p1_table7"):
+        t = rep.TABLES[table][1](sample, W=W, **{k: v for k, v in moments.TABLE_OPTIONS.get(table, {}).items()
+                                                  if k != "last_only"})
+        assert len(t.columns) > 1
+        for tid in moments.BLOCKS[table].ids:
+            assert tuple(r["base"][0].loc[tid, ["estimate", "se", "n"]]) == pytest.approx(t.target_estimate(tid),
+                                                                                           rel=1e-12), tid
 
 
 def test_mechanism_moment_equals_table(short_config):

@@ -15,6 +15,12 @@ class StudyModule(ABC):
     """One study's mechanism. ``step`` runs at the end of each model year (``model.year``)."""
 
     name: str = ""
+    #: True for a study that reads the model only through ``inputs()`` and writes nothing back into it:
+    #: it can then be re-run on recorded inputs under other values of its own parameters without
+    #: re-simulating the economy (the calibration's study-only replays). Its parameters are the
+    #: ``section`` of the parameter file.
+    replayable: bool = False
+    section: str = ""
 
     def __init__(self, model):
         self.model = model
@@ -23,6 +29,14 @@ class StudyModule(ABC):
     @abstractmethod
     def step(self) -> None:
         """Advance the mechanism one year, reading the model's agents and market outcomes."""
+
+    def inputs(self) -> dict:
+        """A replayable study's reading of the model this year (copies, not views)."""
+        raise NotImplementedError(f"study {self.name!r} is not replayable")
+
+    def advance(self, inputs: dict) -> None:
+        """A replayable study's year from ``inputs()`` alone (``step`` is ``advance(inputs())``)."""
+        raise NotImplementedError(f"study {self.name!r} is not replayable")
 
     @abstractmethod
     def panel(self) -> pd.DataFrame:

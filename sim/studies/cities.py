@@ -141,6 +141,8 @@ class CityEconomy(StudyModule):
     """City-year panel of seed 001 (all simulated years; ``sample()`` is 2017-2022)."""
 
     name = "cities"
+    replayable = True
+    section = SECTION
 
     def __init__(self, model):
         super().__init__(model)
@@ -184,18 +186,25 @@ class CityEconomy(StudyModule):
         return self.cluster * int(on)
 
     def step(self) -> None:
+        self.advance(self.inputs())
+
+    def inputs(self) -> dict:
+        """The year, province GDP (100 mn CNY) and population (10k persons), data-centre PFLOPS by city."""
         m = self.model
-        gdp = np.array([pr.gdp for pr in m.provinces]) * 10.0
-        pop = np.array([pr.pop for pr in m.provinces]) * 100.0
+        return {"year": m.year, "gdp": np.array([pr.gdp for pr in m.provinces]) * 10.0,
+                "pop": np.array([pr.pop for pr in m.provinces]) * 100.0, "dc_pflops": self._dc_pflops()}
+
+    def advance(self, inputs: dict) -> None:
+        year, gdp, pop = inputs["year"], inputs["gdp"], inputs["pop"]
         national = gdp.sum()
         last = self._national_last if self._national_last is not None else national
         obs, lat = self.process.step(
-            m.year, self._dc_pflops(), gdp[self.city_prov], pop[self.city_prov], self.pivot_active(m.year),
+            year, inputs["dc_pflops"], gdp[self.city_prov], pop[self.city_prov], self.pivot_active(year),
             scale_2020=self.national_2020 / last, scale_2020_now=self.national_2020 / national,
             group=self.city_prov,
         )
         self._national_last = national
-        year = np.full(self.ids.size, m.year, dtype=np.int64)
+        year = np.full(self.ids.size, year, dtype=np.int64)
         pivot = self.cluster.astype(np.int64)
         self._obs.append({"city_id": self.ids, "province": self._province, "year": year, **obs, "pivot": pivot,
                           "pivotcomputing": pivot * obs["logcomputing"]})

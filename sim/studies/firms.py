@@ -247,10 +247,13 @@ class FirmOutcomes(StudyModule):
     """Firm-year panel of seed 002 from the model's Firm agents (all simulated years)."""
 
     name = "firms"
+    replayable = True
+    section = SECTION
 
     def __init__(self, model):
         super().__init__(model)
         self.par = getattr(model.params, SECTION)
+        self._codes = np.asarray(model.world.codes, dtype=object)
         self.process = FirmProcess(self.par, self.rng)
         cities = model.world.cities
         self._city_ids = cities["city_id"].to_numpy()
@@ -264,25 +267,36 @@ class FirmOutcomes(StudyModule):
     _OWN_CODE = {k: i for i, k in enumerate(OWNERSHIP)}
 
     def step(self) -> None:
+        self.advance(self.inputs())
+
+    def inputs(self) -> dict:
+        """The year, the alive firms' traits (rows sorted by serial) and their provinces' compute access."""
         m = self.model
         firms = list(m.firms)
         if not firms:
-            return
+            return {"year": m.year, "num": np.zeros((0, len(self._ATTRS))), "own": np.zeros(0, dtype=int)}
         num = np.array(list(map(attrgetter(*self._ATTRS), firms)), dtype=float)
         own = np.array([self._OWN_CODE[f.ownership] for f in firms], dtype=int)
+        o = np.argsort(num[:, 0].astype(np.int64))
+        return {"year": m.year, "num": num[o], "own": own[o], "served_share": m.served_share.copy(),
+                "price_index": m.compute_price_index.copy(), "latency_ms": m.user_latency_ms.copy(),
+                "latency_bound_ms": float(np.nanmin(m.latency_bound))}
+
+    def advance(self, inputs: dict) -> None:
+        num, own, year = inputs["num"], inputs["own"], inputs["year"]
+        if not len(num):
+            return
         ids = num[:, 0].astype(np.int64)
-        o = np.argsort(ids)
-        num, ids, own = num[o], ids[o], own[o]
         prov, city, industry, regulated = (num[:, j].astype(np.int64) for j in (1, 2, 3, 4))
         pos = self._city_order[np.searchsorted(self._city_ids, city, sorter=self._city_order)]
         open_data = self._city_open[pos].astype(np.int64)
+        access = compute_access(self.par, inputs["served_share"][prov], inputs["price_index"][prov],
+                                inputs["latency_ms"][prov], inputs["latency_bound_ms"])
         ln_employee, age, capability = (np.ascontiguousarray(num[:, j]) for j in (5, 6, 7))  # not views that keep num alive
-        obs, lat = self.process.observe(m.year, ids, own, industry, regulated, open_data, ln_employee, age,
-                                        capability, num[:, 8].astype(int), num[:, 9].astype(int),
-                                        access=compute_access(self.par, m.served_share[prov], m.compute_price_index[prov],
-                                                              m.user_latency_ms[prov], float(np.nanmin(m.latency_bound))))
-        head = {"firm_id": ids, "year": np.full(ids.size, m.year, dtype=np.int64),
-                "province": np.asarray(m.codes, dtype=object)[prov], "city_id": city, "industry": industry,
+        obs, lat = self.process.observe(year, ids, own, industry, regulated, open_data, ln_employee, age,
+                                        capability, num[:, 8].astype(int), num[:, 9].astype(int), access=access)
+        head = {"firm_id": ids, "year": np.full(ids.size, year, dtype=np.int64),
+                "province": self._codes[prov], "city_id": city, "industry": industry,
                 "ownership": np.array([OWNERSHIP_LABEL[k] for k in OWNERSHIP], dtype=object)[own],
                 "regulated": regulated, "open_data": open_data}
         obs["IDC"] = np.asarray(obs["IDC"], dtype=np.int64)
