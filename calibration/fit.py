@@ -156,10 +156,16 @@ def free_parameters(names: Sequence[str], path: str | Path | None = None,
 # ------------------------------------------------------------------------------------ one run
 def _task(config, seed, ids, free, reuse_core):
     """One replication by the fast path (``calibration.fastpath``); the core run is recorded for
-    study-only replays when ``reuse_core`` and a free parameter belongs to a replayable study."""
+    study-only replays when ``reuse_core`` and a free parameter belongs to a replayable study.
+    A run that breaks down at these values (a numerical error such as a Poisson rate overflowing at
+    the edge of a box) gives NaN statistics, which the objective penalises, and its error under
+    ``"_error"``: one point of the search must not end an hour's fit."""
     from calibration.fastpath import replicate
 
-    return replicate(config, seed, ids, free if reuse_core else (), end_year=config.end_year)
+    try:
+        return replicate(config, seed, ids, free if reuse_core else (), end_year=config.end_year)
+    except (ArithmeticError, ValueError) as err:
+        return {**{i: [math.nan, math.nan, math.nan] for i in ids}, "_error": f"{type(err).__name__}: {err}"}
 
 
 # ------------------------------------------------------------------------------------ executors
@@ -357,8 +363,13 @@ class Objective:
             tab = self.table(reps)
             return Evaluation(values, tab, self.distance(tab), float(hit["seconds"]), cached=True, stage=stage)
         t0 = time.perf_counter()
+        first = not self.log.records
         reps = self.simulate(values, with_report)
         secs = time.perf_counter() - t0
+        errors = sorted({r["_error"] for r in reps.values() if "_error" in r})
+        if errors and first:
+            raise CalibrationError(f"the model breaks down at the first point evaluated ({errors[0]}); "
+                                   "check the start values and bounds")
         tab = self.table(reps)
         dist = self.distance(tab)
         self.log.append(dict(key=key, stage=stage, values=values, distance=dist, seconds=secs,
@@ -503,6 +514,7 @@ def jacobian(objective: Objective, values: Mapping[str, float], rel_step: float 
     """d(simulated mean)/d(parameter) at ``values`` by central differences with common random numbers
     (step ``rel_step`` of the parameter's bound width); rows targets, columns parameters, in the
     targets' units per parameter unit."""
+    centre = objective.evaluate(values, "jacobian").table["sim_mean"]
     cols = {}
     for p in objective.free:
         h = rel_step * (p.upper - p.lower)
@@ -510,7 +522,11 @@ def jacobian(objective: Objective, values: Mapping[str, float], rel_step: float 
         dn = dict(values, **{p.name: max(values[p.name] - h, p.lower)})
         a = objective.evaluate(up, "jacobian").table["sim_mean"]
         b = objective.evaluate(dn, "jacobian").table["sim_mean"]
-        cols[p.name] = (a - b) / (up[p.name] - dn[p.name])
+        # one-sided where a side's run broke down (NaN statistics)
+        hi, x_hi = a.where(a.notna(), centre), np.where(a.notna(), up[p.name], values[p.name])
+        lo, x_lo = b.where(b.notna(), centre), np.where(b.notna(), dn[p.name], values[p.name])
+        step = pd.Series(x_hi - x_lo, index=a.index)
+        cols[p.name] = ((hi - lo) / step.where(step > 0)).astype(float)
     return pd.DataFrame(cols)
 
 

@@ -342,3 +342,24 @@ def test_joint_misfit_names_rows_one_parameter_cannot_meet_together():
     assert after.abs().min() > 1  # one parameter, opposite demands: neither row can be met
     after2 = ident.joint_misfit(G, pd.Series({"r1": 3.0, "r2": 3.0}), ["r1", "r2"])
     assert after2.abs().max() < 1e-12
+
+
+def test_a_point_where_the_model_breaks_down_is_penalised_not_fatal(monkeypatch):
+    """A replication that raises a numerical error gives NaN statistics (penalised distance) once the
+    fit is under way; at the very first point it is a one-line CalibrationError."""
+    import calibration.fastpath as fp
+
+    calls = {"n": 0}
+
+    def broken(config, seed, ids, free, end_year=None):
+        calls["n"] += 1
+        raise ValueError("lam value too large")
+
+    monkeypatch.setattr(fp, "replicate", broken)
+    obj = fit.Objective(["p4_racks_2023_million"], [], reps=1)
+    with pytest.raises(fit.CalibrationError, match="breaks down at the first point"):
+        obj.evaluate({"datacentre.invest_speed": 1.0})
+    obj.log.records["seen"] = {}
+    ev = obj.evaluate({"datacentre.invest_speed": 1.1})
+    assert calls["n"] == 2 and ev.distance == fit.MISSING_PENALTY
+    assert np.isnan(ev.table.loc["p4_racks_2023_million", "sim_mean"])
