@@ -75,8 +75,8 @@ def morris_screen(objective, trajectories: int = 4, levels: int = 4, seed: int =
     mu_star, mu, sigma = {}, {}, {}
     for j, tid in enumerate(ids):
         y = Y[:, j]
-        if not np.isfinite(y).all():
-            mu_star[tid] = mu[tid] = sigma[tid] = np.full(len(free), np.nan)
+        if not np.isfinite(y).all():  # some design points broke down: the effects of the steps that did not
+            mu_star[tid], mu[tid], sigma[tid] = _partial_effects(problem, X, y)
             continue
         si = morris_analyze.analyze(problem, X, y, num_levels=levels, seed=seed, print_to_console=False)
         # SALib's effects are per unit of the parameter scaled to [0, 1]: per full bound width.
@@ -85,6 +85,25 @@ def morris_screen(objective, trajectories: int = 4, levels: int = 4, seed: int =
         sigma[tid] = np.asarray(si["sigma"])
     frame = lambda d: pd.DataFrame(d, index=problem["names"]).T  # noqa: E731
     return MorrisResult(frame(mu_star), frame(mu), frame(sigma), len(X), problem, tables[0]["role"])
+
+
+def _partial_effects(problem: dict, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Morris mu*, mu and sigma from the elementary effects whose two design points both gave a
+    finite statistic (SALib's analyser needs every point): within each trajectory of ``X`` (k + 1 rows,
+    one parameter changed per step), EE = dy / dx with x scaled to [0, 1] by the bounds."""
+    k = problem["num_vars"]
+    lo, hi = np.array(problem["bounds"], float).T
+    U = (X - lo) / (hi - lo)
+    effects: list[list[float]] = [[] for _ in range(k)]
+    for start in range(0, len(X) - k, k + 1):
+        for r in range(start, start + k):
+            d = U[r + 1] - U[r]
+            i = int(np.argmax(np.abs(d)))
+            if d[i] != 0 and np.isfinite(y[r]) and np.isfinite(y[r + 1]):
+                effects[i].append((y[r + 1] - y[r]) / d[i])
+    stat = lambda f: np.array([f(np.array(e)) if e else np.nan for e in effects])  # noqa: E731
+    return (stat(lambda e: np.abs(e).mean()), stat(np.mean),
+            stat(lambda e: e.std(ddof=1) if e.size > 1 else np.nan))
 
 
 def heatmap(res: MorrisResult, path: Path) -> Path:

@@ -363,3 +363,21 @@ def test_a_point_where_the_model_breaks_down_is_penalised_not_fatal(monkeypatch)
     ev = obj.evaluate({"datacentre.invest_speed": 1.1})
     assert calls["n"] == 2 and ev.distance == fit.MISSING_PENALTY
     assert np.isnan(ev.table.loc["p4_racks_2023_million", "sim_mean"])
+
+
+def test_morris_effects_skip_broken_points_and_stay_exact():
+    """When a design point breaks down (NaN), the screen keeps the elementary effects of the other
+    steps: on a linear function they equal the slopes per full bound width."""
+    from SALib.sample import morris as morris_sample
+
+    from calibration import identification as ident
+
+    problem = {"num_vars": 3, "names": ["a", "b", "c"], "bounds": [[0.0, 2.0], [10.0, 20.0], [-1.0, 1.0]]}
+    X = morris_sample.sample(problem, N=4, num_levels=4, seed=3)
+    lo, hi = np.array(problem["bounds"]).T
+    U = (X - lo) / (hi - lo)
+    y = 2.0 * U[:, 0] + 0.0 * U[:, 1] - 3.0 * U[:, 2]
+    y[5] = np.nan
+    mu_star, mu, sigma = ident._partial_effects(problem, X, y)
+    assert np.allclose(mu, [2.0, 0.0, -3.0]) and np.allclose(mu_star, [2.0, 0.0, 3.0])
+    assert np.allclose(sigma, 0.0, atol=1e-12)
