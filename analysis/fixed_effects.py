@@ -54,12 +54,13 @@ def _codes(s: pd.Series) -> np.ndarray:
 
 @functools.cache
 def _pyfixest_demean():
-    """pyfixest's alternating-projections demeaner, imported without the root-logger configuration
-    (``logging.basicConfig(level=INFO)``) one of pyfixest's modules applies at import, which would
-    print every Mesa step of a simulation run in the same process."""
+    """pyfixest's alternating-projections demeaner from its compiled core (``pyfixest.core``: 0.06 s to
+    import against 0.75 s for ``pyfixest.estimation``), imported without the root-logger configuration
+    (``logging.basicConfig(level=INFO)``) that pyfixest's estimation modules apply at import, which
+    would print every Mesa step of a simulation run in the same process."""
     root = logging.getLogger()
     level, handlers = root.level, root.handlers[:]
-    from pyfixest.estimation import demean
+    from pyfixest.core import demean
 
     root.setLevel(level)
     root.handlers[:] = handlers
