@@ -89,7 +89,8 @@ def peak_reserve_mw(avail_mw: np.ndarray, load_mw: np.ndarray) -> np.ndarray:
 def enter(model, front: np.ndarray, pool_unserved: np.ndarray, u_hub: np.ndarray) -> None:
     """New data centres: where demand goes unserved (restricted to cluster cities after designation
     under hub-only approval), and subsidised hub campuses in every cluster city after designation,
-    each pool's campuses slowed in proportion once its hub utilisation ``u_hub`` is below the idle floor."""
+    each pool's campuses slowed once its hub utilisation ``u_hub`` is below the idle floor (linearly, to
+    none at half the floor)."""
     p = model.params.datacentre
     y = model.year
     nat = model.national_demand(y)
