@@ -105,29 +105,16 @@ def _summary_block(tid: str, column: str, year: int) -> Block:
     return Block(f"summary:{tid}", "summary", year, (tid,), run, f"summary.{column} in {year}")
 
 
-INDEX_COLUMNS = ("compute_index", "compute_development_index")
-
-
 def _index_gdp_block(tid: str = "p4_index_gdp") -> Block:
-    """Seed 003: GDP growth per +1 pp of the compute development index. Two-way FE (province, year) of
-    Delta ln GDP on the yearly change of the index in percentage points, province panel 2008-2023.
-    Needs a compute index column in the ``provinces`` panel (issue 8 item 5e adds it)."""
+    """Seed 003: GDP per +1 point of the compute development index, by the replication table's own
+    specification (``analysis.replicate.p4_index_gdp``: ln GDP on the index, province and year effects,
+    2016-2023), so that ``suanli replicate`` and the calibration read the row the same way."""
 
     def run(prov: pd.DataFrame) -> dict[str, tuple[float, float, float]]:
-        col = next((c for c in INDEX_COLUMNS if c in prov.columns), None)
-        if col is None:
-            raise KeyError(f"{tid}: the provinces panel has no compute index (one of {list(INDEX_COLUMNS)})")
-        df = prov[["code", "year", "gdp_bn_cny", col]].sort_values(["code", "year"]).copy()
-        df = df[df["year"] <= 2023]
-        g = df.groupby("code")
-        df["dlngdp"] = g["gdp_bn_cny"].transform(lambda s: np.log(s).diff())
-        df["dindex_pp"] = g[col].transform(lambda s: s.diff()) * (100.0 if df[col].abs().max() <= 1.5 else 1.0)
-        df = df.dropna()
-        r = TwoWayFE(df, "dlngdp", ["dindex_pp"], "code", "year", cluster="entity").fit()
-        return {tid: (float(r.params["dindex_pp"]), float(r.std_errors["dindex_pp"]), float(r.nobs))}
+        return {tid: rep.p4_index_gdp(prov).target_estimate(tid)}
 
     return Block("summary:index_gdp", "provinces_core", 2023, (tid,), run,
-                 "TwoWayFE of dln GDP on the index change (pp), provinces panel")
+                 "analysis.replicate.p4_index_gdp (two-way FE of ln GDP on the index), provinces panel")
 
 
 def _blocks() -> dict[str, Block]:
