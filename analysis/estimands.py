@@ -107,11 +107,8 @@ def twfe_fit(df: pd.DataFrame, y: str = "EXPY") -> EstimationResult:
 
 
 def table4_fit(df: pd.DataFrame, y: str = "EXPY") -> EstimationResult:
-    """Seed 002 table 4's Bartik 2SLS second stage, with the PSM matched-sample FE in ``extra['psm_fe']``."""
-    t = p3_table4(df, y=y)
-    res = t.results["IV second stage"]
-    res.extra["psm_fe"] = t.results["PSM"]
-    return res
+    """Seed 002 table 4's Bartik 2SLS second stage."""
+    return p3_table4(df, y=y).results["IV second stage"]
 
 
 def psm_fit(df: pd.DataFrame, y: str = "EXPY") -> EstimationResult:

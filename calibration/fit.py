@@ -514,7 +514,7 @@ def jacobian(objective: Objective, values: Mapping[str, float], rel_step: float 
     """d(simulated mean)/d(parameter) at ``values`` by central differences with common random numbers
     (step ``rel_step`` of the parameter's bound width); rows targets, columns parameters, in the
     targets' units per parameter unit."""
-    centre = objective.evaluate(values, "jacobian").table["sim_mean"]
+    centre: list[pd.Series] = []  # evaluated only if a side breaks down
     cols = {}
     for p in objective.free:
         h = rel_step * (p.upper - p.lower)
@@ -522,9 +522,14 @@ def jacobian(objective: Objective, values: Mapping[str, float], rel_step: float 
         dn = dict(values, **{p.name: max(values[p.name] - h, p.lower)})
         a = objective.evaluate(up, "jacobian").table["sim_mean"]
         b = objective.evaluate(dn, "jacobian").table["sim_mean"]
+        if a.notna().all() and b.notna().all():
+            cols[p.name] = (a - b) / (up[p.name] - dn[p.name])
+            continue
         # one-sided where a side's run broke down (NaN statistics)
-        hi, x_hi = a.where(a.notna(), centre), np.where(a.notna(), up[p.name], values[p.name])
-        lo, x_lo = b.where(b.notna(), centre), np.where(b.notna(), dn[p.name], values[p.name])
+        if not centre:
+            centre.append(objective.evaluate(values, "jacobian").table["sim_mean"])
+        hi, x_hi = a.where(a.notna(), centre[0]), np.where(a.notna(), up[p.name], values[p.name])
+        lo, x_lo = b.where(b.notna(), centre[0]), np.where(b.notna(), dn[p.name], values[p.name])
         step = pd.Series(x_hi - x_lo, index=a.index)
         cols[p.name] = ((hi - lo) / step.where(step > 0)).astype(float)
     return pd.DataFrame(cols)

@@ -129,7 +129,7 @@ class SuanLiModel(mesa.Model):
         for study in self.studies.values():
             study.step()
         self.headroom_cut_mw = investment.plan(self, pre)
-        self.summary = {**reporters.year_summary(self, books, post), **books["sla"]}
+        self.summary = reporters.year_summary(self, books, post)
         self.datacollector.collect(self)
         investment.build(self)
         self.running = self.year < cfg.end_year

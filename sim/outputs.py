@@ -78,17 +78,21 @@ def panel_level(name: str) -> str:
     return "panels"
 
 
+def level_kept(name: str, outputs: str) -> bool:
+    """Whether table ``name`` is written at the ``outputs`` level."""
+    return OUTPUT_LEVELS.index(panel_level(name)) <= OUTPUT_LEVELS.index(outputs)
+
+
 def iter_panels(model, outputs: str = "full", only: Iterable[str] | None = None):
     """The output tables of a run up to the ``outputs`` level (default all), as (name, frame) pairs
     built one at a time, so a writer holds one table at once; tables above the level are not built,
     and ``only`` builds just the named ones (the calibration's fast path asks for the few panels its
     statistics read)."""
     check_outputs(outputs)
-    keep = OUTPUT_LEVELS[: OUTPUT_LEVELS.index(outputs) + 1]
     only = None if only is None else set(only)
 
     def want(name: str) -> bool:
-        return panel_level(name) in keep and (only is None or name in only)
+        return level_kept(name, outputs) and (only is None or name in only)
 
     if want("summary"):
         yield "summary", model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
@@ -113,10 +117,9 @@ def collect_panels(model, outputs: str = "full", only: Iterable[str] | None = No
     return dict(iter_panels(model, outputs, only))
 
 
-def iter_study_tables(model, latent: bool = True, want=None):
-    """Each study's panel, truth and (if ``latent``) non-empty latent truths as (name, frame) pairs:
-    ``study_<name>``, ``truth_<name>``, ``latent_<name>``; ``want(name)``, if given, decides instead."""
-    want = want or (lambda name: latent or not name.startswith("latent_"))
+def iter_study_tables(model, want=lambda name: True):
+    """Each study's panel, truth and non-empty latent truths as (name, frame) pairs, ``study_<name>``,
+    ``truth_<name>``, ``latent_<name>``, those that ``want(name)`` accepts."""
     for name, study in model.studies.items():
         if want(f"study_{name}"):
             yield f"study_{name}", study.panel()
@@ -130,7 +133,7 @@ def iter_study_tables(model, latent: bool = True, want=None):
 
 def study_tables(model, latent: bool = True) -> dict[str, pd.DataFrame]:
     """The study tables of ``iter_study_tables`` by name: what the estimands of a run are computed from."""
-    return dict(iter_study_tables(model, latent))
+    return dict(iter_study_tables(model, want=lambda name: latent or not name.startswith("latent_")))
 
 
 def check_outputs(outputs: str) -> str:
@@ -378,8 +381,7 @@ def write_run(model, out_dir: str | Path, meta: dict | None = None, formats: tup
     tmp = temp_sibling(out)
     try:
         files: list[str] = []
-        keep = OUTPUT_LEVELS[: OUTPUT_LEVELS.index(outputs) + 1]
-        extra = {k: v for k, v in (tables or {}).items() if panel_level(k) in keep}
+        extra = {k: v for k, v in (tables or {}).items() if level_kept(k, outputs)}
         for name, df in itertools.chain(iter_panels(model, outputs), extra.items()):
             files += [p.name for p in write_table(df, tmp / name, formats)]
             del df

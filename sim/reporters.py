@@ -75,6 +75,7 @@ def year_summary(model, books: dict, post) -> dict[str, float]:
         "routing_energy_cost_bn_cny": float(books["costs"]["energy"] / 1e9),
         "routing_transfer_cost_bn_cny": float(books["costs"]["transfer"] / 1e9),
         **study_outcomes(model),
+        **books["sla"],
         **{f"served_{k}_pflop_h": float(books["served"][:, i].sum()) for i, k in enumerate(KINDS)},
         **{f"unserved_{k}_pflop_h": float(books["unserved"][:, i].sum()) for i, k in enumerate(KINDS)},
     }
