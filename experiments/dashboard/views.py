@@ -60,23 +60,6 @@ def _hours() -> float:
     return float(snapshots.HOURS_PER_YEAR)
 
 
-def extra_metrics(model) -> pd.DataFrame:
-    """Eastern and western-hub utilisation by year from the province and data-centre panels (share of capacity)."""
-    def share(num: pd.Series, cap: pd.Series, metric: str) -> pd.DataFrame:
-        return pd.DataFrame({"year": num.index.to_numpy(), "metric": metric,
-                             "value": (num / cap.where(cap != 0)).to_numpy(float)})
-
-    h = _hours()
-    pv = model.provinces()
-    east = pv[pv["region"] == "east"].groupby("year")[["pflops_general", "pflops_intelligent", "hosted_pflop_h"]].sum()
-    parts = [share(east["hosted_pflop_h"], (east["pflops_general"] + east["pflops_intelligent"]) * h, "east_utilisation")]
-    dc = model.datacentres()
-    if not dc.empty:
-        hub = dc[dc["hub"].astype(bool)].groupby("year")[["pflops", "served_pflop_h"]].sum()
-        parts.append(share(hub["served_pflop_h"], hub["pflops"] * h, "hub_utilisation"))
-    return pd.concat(parts, ignore_index=True)
-
-
 def live_bands(model) -> pd.DataFrame:
     """The summary panel so far in the ``bands`` layout (scenario, metric, year, mean, p05, p95, n) of one run
     (built once per year: the national and utilisation views share it)."""
@@ -87,8 +70,6 @@ def _live_bands(model) -> pd.DataFrame:
     s = model.summary()
     metrics = [c for c in s.columns if c != "year" and pd.api.types.is_numeric_dtype(s[c])]
     long = s.melt(id_vars=["year"], value_vars=metrics, var_name="metric", value_name="value")
-    extra = extra_metrics(model)
-    long = pd.concat([long, extra[~extra["metric"].isin(set(long["metric"]))]], ignore_index=True)
     long["value"] = long["value"].astype(float)
     return long.assign(scenario=run_label(model), mean=long["value"], p05=long["value"], p95=long["value"], n=1)[
         ["scenario", "metric", "year", "mean", "p05", "p95", "n"]]
