@@ -10,7 +10,8 @@ designation, local governments of hub cluster cities compete for subsidised hub 
 rate that does not wait for demand and rises with the campuses their rivals opened last year (up to
 one per cluster city: the race saturates) (duplicate building), so hub capacity runs ahead of use
 until a pool's hub utilisation falls below ``hub_idle_floor``, when local budgets slow that pool's
-race, to a stop at half the floor.
+race, to a stop at half the floor; a campus is general or intelligent in proportion to its pool's hub
+utilisation (local governments bid for the kind of campus the clusters fill).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def enter(model, front: np.ndarray, pool_unserved: np.ndarray, u_hub: np.ndarray
     """New data centres: where demand goes unserved (restricted to cluster cities after designation
     under hub-only approval), and subsidised hub campuses in every cluster city after designation,
     each pool's campuses slowed once its hub utilisation ``u_hub`` is below the idle floor (linearly, to
-    none at half the floor)."""
+    none at half the floor) and each campus's pool drawn in proportion to the pools' ``u_hub``."""
     p = model.params.datacentre
     y = model.year
     nat = model.national_demand(y)
@@ -116,6 +117,7 @@ def enter(model, front: np.ndarray, pool_unserved: np.ndarray, u_hub: np.ndarray
         clusters = model.world.cluster_city_ids
         race = 1.0 + p.hub_race * min(model.hub_builds / len(clusters), 1.0)
         slow = np.clip(2.0 * u_hub / p.hub_idle_floor - 1.0, 0.0, 1.0)
+        ai_odds = u_hub[INTELLIGENT] / max(u_hub.sum(), 1e-12)
         built = 0
         for city in clusters:
             city = int(city)
@@ -124,7 +126,7 @@ def enter(model, front: np.ndarray, pool_unserved: np.ndarray, u_hub: np.ndarray
             h = model.streams.get("hub_entry", city, y)
             rate = p.hub_entry_per_cluster * (1.0 + p.hub_subsidy_entry_boost * model.config.west_capex_subsidy * resource) * race
             for _ in range(int(h.poisson(rate))):
-                pool = INTELLIGENT if h.random() < 0.5 else GENERAL
+                pool = INTELLIGENT if h.random() < ai_odds else GENERAL
                 if h.random() < slow[pool]:
                     new_dc(model, city, prov, ("general", "intelligent")[pool], p.hub_new_racks * size_scale, front)
                     built += 1

@@ -106,6 +106,24 @@ def test_hub_race_stops_for_an_idle_pool():
     assert n_new[1][1] == 0 and n_new[1][0] > 0
 
 
+def test_hub_campuses_follow_the_better_used_pool():
+    """Above the idle floor the race does not slow, but a campus is intelligent in proportion to that
+    pool's hub utilisation: the same draws give the same number of campuses and fewer intelligent ones
+    when the intelligent hubs are less used."""
+    m = SuanLiModel(ModelConfig(end_year=2023, studies=(), parameter_overrides={"datacentre.entry_rate": 0.0}), seed=0).run()
+    floor = m.params.datacentre.hub_idle_floor
+    counts = []
+    for u_ai in (1.0, floor):
+        before = {dc.unique_id for dc in m.dcs}
+        investment.enter(m, m.frontier_density(m.year + 1), np.zeros_like(m.pool_unserved), np.array([1.0, u_ai]))
+        new = [dc for dc in m.dcs if dc.unique_id not in before and dc.hub]
+        counts.append(np.bincount([dc.pool for dc in new], minlength=2))
+        for dc in new:
+            dc.remove()
+    assert counts[0].sum() == counts[1].sum() > 0
+    assert counts[1][1] < counts[0][1]
+
+
 def test_streams_are_keyed_not_ordered():
     """A draw depends on (seed, purpose, agent, year) only: other agents and other purposes do not shift it."""
     s = Streams(11)
@@ -139,13 +157,15 @@ def test_common_random_numbers_across_scenarios():
 def test_no_hubs_moves_western_tfp_and_carbon():
     """Counterfactuals move the economy through behaviour: without the hub programme less capacity is
     built in the west, so western provinces' TFP is lower in 2030, and more work runs on eastern coal
-    power, so data-centre carbon is higher (seed 1, same seed in both: common random numbers)."""
+    power, so data-centre carbon is higher, and western data centres, serving local demand only, are
+less used (seed 1, same seed in both: common random numbers)."""
     runs = {}
     for name in ("default", "no_hubs"):
         cfg = replace(load_scenario(name).config, end_year=2030, studies=("provinces",))
         runs[name] = SuanLiModel(cfg, seed=1).run().summary
     assert runs["no_hubs"]["lntfp_west_mean"] < runs["default"]["lntfp_west_mean"]
     assert runs["no_hubs"]["dc_carbon_mt"] > runs["default"]["dc_carbon_mt"]
+    assert runs["no_hubs"]["west_utilisation"] < runs["default"]["west_utilisation"]
     assert runs["no_hubs"]["gdp_bn_cny"] != runs["default"]["gdp_bn_cny"]
 
 
