@@ -112,8 +112,9 @@ def test_hub_campuses_follow_the_better_used_pool():
     when the intelligent hubs are less used."""
     m = SuanLiModel(ModelConfig(end_year=2023, studies=(), parameter_overrides={"datacentre.entry_rate": 0.0}), seed=0).run()
     floor = m.params.datacentre.hub_idle_floor
-    counts = []
+    counts, builds = [], m.hub_builds
     for u_ai in (1.0, floor):
+        m.hub_builds = builds
         before = {dc.unique_id for dc in m.dcs}
         investment.enter(m, m.frontier_density(m.year + 1), np.zeros_like(m.pool_unserved), np.array([1.0, u_ai]))
         new = [dc for dc in m.dcs if dc.unique_id not in before and dc.hub]
@@ -158,7 +159,7 @@ def test_no_hubs_moves_western_tfp_and_carbon():
     """Counterfactuals move the economy through behaviour: without the hub programme less capacity is
     built in the west, so western provinces' TFP is lower in 2030, and more work runs on eastern coal
     power, so data-centre carbon is higher, and western data centres, serving local demand only, are
-less used (seed 1, same seed in both: common random numbers)."""
+    less used (seed 1, same seed in both: common random numbers)."""
     runs = {}
     for name in ("default", "no_hubs"):
         cfg = replace(load_scenario(name).config, end_year=2030, studies=("provinces",))
