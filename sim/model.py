@@ -354,6 +354,18 @@ class SuanLiModel(mesa.Model):
             self.step()
         return self
 
+    def drop_logs(self) -> None:
+        """Free what the run logged for its panels once they are written (``sim.outputs.write_run`` with
+        ``release=True``): the market logs, the agent-type tables and the studies' records, most of a finished
+        model's memory. The national summary (the datacollector's model variables) stays; the model then
+        writes no other panel and does not step on."""
+        self.flow_records, self.snapshot_records, self.link_records = [], [], []
+        self.datacollector.drop_agent_tables()
+        for study in self.studies.values():
+            study.drop_records()
+        self.running = False
+        self.release()
+
     def release(self) -> None:
         """Let a finished model be freed: drop the reference Mesa keeps to every model it has seen
         (``Agent._ids``, a class-level dict keyed by model that hands out unique ids). Without it a

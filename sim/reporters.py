@@ -286,6 +286,10 @@ class YearCollector(mesa.DataCollector):
         out = {name: _column(get(c) if isinstance(c, str) else c(model, get)) for name, c in columns.items()}
         return np.asarray(get("unique_id"), dtype=np.int64), out
 
+    def drop_agent_tables(self) -> None:
+        """Free the agent-type tables (the model variables, the national summary, stay)."""
+        self._year_tables = {}
+
     def get_agenttype_vars_dataframe(self, agent_type):
         if agent_type not in self.agenttype_reporters:
             return super().get_agenttype_vars_dataframe(agent_type)

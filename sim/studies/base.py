@@ -54,6 +54,10 @@ class StudyModule(ABC):
         """Latent truths per unit-year (true TE, true effects, ...)."""
         return pd.DataFrame()
 
+    def drop_records(self) -> None:
+        """Free the yearly records that ``panel``, ``latent`` and ``truth`` are built from, once they are
+        written (``SuanLiModel.drop_logs``); the study then neither steps on nor gives its panel again."""
+
     def parameter_rows(self, *sections: str) -> pd.DataFrame:
         """The parameter file's entries of ``sections`` as truth rows named ``section.name``."""
         t = self.model.params.table

@@ -312,6 +312,9 @@ class FirmOutcomes(StudyModule):
         return {"expy_adopters_mean": float(o["EXPY"][adopted].mean()) if adopted.any() else float("nan"),
                 "expy_mean": float(o["EXPY"].mean()), "idc_rate": float(adopted.mean())}
 
+    def drop_records(self) -> None:
+        self._obs, self._lat = [], []
+
     def panel(self) -> pd.DataFrame:
         """Firm-years of every simulated year, the study's variable names, raw (not winsorized)."""
         return stack_years(self._obs, "firm_id", PANEL_COLUMNS)
