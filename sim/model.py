@@ -95,7 +95,7 @@ class SuanLiModel(mesa.Model):
         self.pool_unserved = np.zeros((self.n, 2))
         self.hub_builds = 0
         self.flow_records: list[pd.DataFrame] = []
-        self.snapshot_records: list[pd.DataFrame] = []
+        self.snapshot_records: list[tuple[int, list]] = []  # (year, arrays): market.snapshot_table
         self.link_records: list[pd.DataFrame] = []
         self.summary: dict[str, float] = {}
         self.lp_seconds: list[float] = []

@@ -104,7 +104,9 @@ def iter_panels(model, outputs: str = "full", only: Iterable[str] | None = None)
     if want("flows"):
         yield "flows", pd.concat(model.flow_records, ignore_index=True) if model.flow_records else pd.DataFrame()
     if want("snapshots"):
-        yield "snapshots", pd.concat(model.snapshot_records, ignore_index=True) if model.snapshot_records else pd.DataFrame()
+        from sim.market import snapshot_table
+
+        yield "snapshots", snapshot_table(model)
     if want("links"):
         yield "links", pd.concat(model.link_records, ignore_index=True) if model.link_records else pd.DataFrame()
     if want("parameters"):
