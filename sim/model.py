@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import mesa
+from sim._mesa import mesa
 import numpy as np
 import pandas as pd
 

@@ -3,10 +3,11 @@
 A run keeps one array per column and year of its agent tables and study panels until they
 are written (~40 MB for the default run, most of a finished model). Integer columns hold
 small codes and years, string columns a few distinct labels and some float columns small
-integers or 0/1: ``pack`` stores such an array as narrower integers, category codes or
-float32 when the round trip is bit-for-bit the same, and ``unpack`` gives back an array
-equal in dtype, values and bits (string columns: the same string objects), so the panels
-built from packed records are unchanged.
+integers, 0/1 or a few distinct values: ``pack`` stores such an array as narrower integers,
+float32 or codes into its distinct values (strings, or floats by their bits) when the round
+trip is bit-for-bit the same, and ``unpack`` gives back an array equal in dtype, values and
+bits (string columns: the same string objects), so the panels built from packed records are
+unchanged.
 """
 
 from __future__ import annotations
@@ -48,9 +49,15 @@ def pack(a):
                 return Packed(a.astype(t), a.dtype)
         return a
     if kind == "f" and a.dtype.itemsize == 8:
-        narrow = a.astype(np.float32)
-        if np.array_equal(narrow.astype(np.float64).view(np.int64), a.view(np.int64)):
+        bits = a.view(np.int64)
+        with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 just fail the test below
+            narrow = a.astype(np.float32)
+        if np.array_equal(narrow.astype(np.float64).view(np.int64), bits):
             return Packed(narrow, a.dtype)
+        if np.unique(bits[:64]).size <= 32:  # few distinct values (a ramp, a province's access): codes
+            labels, codes = np.unique(bits, return_inverse=True)
+            if labels.size <= np.iinfo(np.int16).max and 4 * labels.size <= a.size:
+                return Packed(_codes(codes, labels.size), a.dtype, labels.view(np.float64))
         return a
     if kind == "O":
         if not all(type(v) is str for v in a):
@@ -58,8 +65,12 @@ def pack(a):
         labels, codes = np.unique(a, return_inverse=True)
         if labels.size > np.iinfo(np.int16).max:
             return a
-        return Packed(codes.astype(np.int8 if labels.size <= np.iinfo(np.int8).max else np.int16), a.dtype, labels)
+        return Packed(_codes(codes, labels.size), a.dtype, labels)
     return a
+
+
+def _codes(codes: np.ndarray, n_labels: int) -> np.ndarray:
+    return codes.astype(np.int8 if n_labels <= np.iinfo(np.int8).max else np.int16)
 
 
 def unpack(x):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 
-import mesa
+from sim._mesa import mesa
 import numpy as np
 import pandas as pd
 
