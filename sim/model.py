@@ -363,6 +363,9 @@ class SuanLiModel(mesa.Model):
         self.datacollector.drop_agent_tables()
         for study in self.studies.values():
             study.drop_records()
+        self._policies = {}  # a solver's state (the LP's matrices and HiGHS instances)
+        self.books = {}
+        self.remove_all_agents()
         self.running = False
         self.release()
 
