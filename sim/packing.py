@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 _INTS = (np.int8, np.int16, np.int32)
 
@@ -50,23 +51,27 @@ def pack(a):
         return a
     if kind == "f" and a.dtype.itemsize == 8:
         bits = a.view(np.int64)
-        with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 just fail the test below
-            narrow = a.astype(np.float32)
-        if np.array_equal(narrow.astype(np.float64).view(np.int64), bits):
-            return Packed(narrow, a.dtype)
+        if _float32_exact(a[:64]) and _float32_exact(a):
+            return Packed(a.astype(np.float32), a.dtype)
         if np.unique(bits[:64]).size <= 32:  # few distinct values (a ramp, a province's access): codes
             labels, codes = np.unique(bits, return_inverse=True)
             if labels.size <= np.iinfo(np.int16).max and 4 * labels.size <= a.size:
                 return Packed(_codes(codes, labels.size), a.dtype, labels.view(np.float64))
         return a
     if kind == "O":
-        if not all(type(v) is str for v in a):
+        if pd.api.types.infer_dtype(a, skipna=False) != "string":
             return a
-        labels, codes = np.unique(a, return_inverse=True)
+        codes, labels = pd.factorize(a)
         if labels.size > np.iinfo(np.int16).max:
             return a
-        return Packed(_codes(codes, labels.size), a.dtype, labels)
+        return Packed(_codes(codes, labels.size), a.dtype, np.asarray(labels, dtype=object))
     return a
+
+
+def _float32_exact(a: np.ndarray) -> bool:
+    with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 just fail the test
+        back = a.astype(np.float32).astype(np.float64)
+    return np.array_equal(back.view(np.int64), a.view(np.int64))
 
 
 def _codes(codes: np.ndarray, n_labels: int) -> np.ndarray:
