@@ -46,18 +46,19 @@ against it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from analysis.fixed_effects import TwoWayFE
-from analysis.nvar import NVAR
-from analysis.replicate import P1_CONTROLS, P2_CONTROLS, P3_CONTROLS, p3_table4, province_weights
-from analysis.results import EstimationResult
-from analysis.sfa import PanelSFA
-from analysis.staggered_did import StaggeredDiD
-from analysis.threshold import PanelThreshold
+if TYPE_CHECKING:
+    from analysis.results import EstimationResult
+    from analysis.sfa import PanelSFA
+    from analysis.threshold import PanelThreshold
+
+# The estimators (linearmodels, statsmodels, diff-diff, scipy.stats) are imported where they are fitted, so
+# that ``estimand_inputs`` can cut a run's study tables down to what the estimands read while the model is
+# still in memory, without the estimators' imports adding to it (``sim.outputs.write_run`` with ``derive``).
 
 COLUMNS = ("study", "estimator", "spec", "param", "estimand", "value", "unit", "n_obs", "definition", "computed",
            "structural", "structural_value")
@@ -76,6 +77,9 @@ def cohort_frame(sample: pd.DataFrame, first: int = 2017) -> pd.DataFrame:
 def nvar_fit(df: pd.DataFrame, effects: str | None = None, y: str = "lnTFP") -> EstimationResult:
     """Seed 000 eq. 14 on DF_qty with geographic weights: pooled with HC1 errors, or with ``effects``
     and province-clustered errors; the lag is always the observed lnTFP's."""
+    from analysis.nvar import NVAR
+    from analysis.replicate import P1_CONTROLS, province_weights
+
     W = province_weights("geo", sorted(df["province"].unique()))
     return NVAR(df, y, "DF_qty", W, "province", "year", controls=list(P1_CONTROLS), effects=effects,
                 cov="cluster" if effects else "robust", lag_of="lnTFP").fit()
@@ -86,6 +90,8 @@ def nvar_fe_fit(df: pd.DataFrame, y: str = "lnTFP") -> EstimationResult:
 
 
 def sfa_model(df: pd.DataFrame, y: str = "Y") -> PanelSFA:
+    from analysis.sfa import PanelSFA
+
     return PanelSFA(df, y, ["K", "L"], "province", "year", form="cobb-douglas", inefficiency="bc92")
 
 
@@ -94,6 +100,9 @@ def sfa_fit(df: pd.DataFrame) -> EstimationResult:
 
 
 def threshold_model(df: pd.DataFrame, y: str = "loggdp") -> PanelThreshold:
+    from analysis.replicate import P2_CONTROLS
+    from analysis.threshold import PanelThreshold
+
     return PanelThreshold(df, y, ["logcomputing"], "pGDP", "city_id", "year", list(P2_CONTROLS), n_thresholds=2,
                           time_effects=True)
 
@@ -103,19 +112,28 @@ def threshold_fit(df: pd.DataFrame) -> EstimationResult:
 
 
 def twfe_fit(df: pd.DataFrame, y: str = "EXPY") -> EstimationResult:
+    from analysis.fixed_effects import TwoWayFE
+    from analysis.replicate import P3_CONTROLS
+
     return TwoWayFE(df, y, ["IDC", *P3_CONTROLS], "firm_id", "year").fit()
 
 
 def table4_fit(df: pd.DataFrame, y: str = "EXPY") -> EstimationResult:
     """Seed 002 table 4's Bartik 2SLS second stage."""
+    from analysis.replicate import p3_table4
+
     return p3_table4(df, y=y).results["IV second stage"]
 
 
 def psm_fit(df: pd.DataFrame, y: str = "EXPY") -> EstimationResult:
+    from analysis.replicate import p3_table4
+
     return p3_table4(df, y=y).results["PSM"]
 
 
 def cs_fit(df: pd.DataFrame, y: str = "EXPY") -> EstimationResult:
+    from analysis.staggered_did import StaggeredDiD
+
     return StaggeredDiD(cohort_frame(df), y, "firm_id", "year", "cohort").fit()
 
 
@@ -221,6 +239,11 @@ def specs_of(estimator: str | None = None, study: str | None = None) -> list[Stu
 
 
 # ----------------------------------------------------------------------------------------- signals
+#: Per study, the keys and the columns of its latent truths that its signal reads.
+SIGNAL_COLUMNS = {"provinces": (["province", "year"], ["eps", "v"]), "cities": (["city_id", "year"], ["logpot"]),
+                  "firms": (["firm_id", "year"], ["EXPY0"])}
+
+
 def _with_latent(sample: pd.DataFrame, latent: pd.DataFrame, keys: list[str], cols: list[str]) -> pd.DataFrame:
     missing = [c for c in cols if c not in latent.columns]
     if missing:
@@ -230,13 +253,13 @@ def _with_latent(sample: pd.DataFrame, latent: pd.DataFrame, keys: list[str], co
 
 def province_signal(sample: pd.DataFrame, latent: pd.DataFrame) -> pd.DataFrame:
     """The province sample plus ``lnTFP_noise_free`` = lnTFP - eps and ``Y_noise_free`` = Y exp(-v)."""
-    d = _with_latent(sample, latent, ["province", "year"], ["eps", "v"])
+    d = _with_latent(sample, latent, *SIGNAL_COLUMNS["provinces"])
     return d.assign(lnTFP_noise_free=d["lnTFP"] - d["eps"], Y_noise_free=d["Y"] * np.exp(-d["v"]))
 
 
 def city_signal(sample: pd.DataFrame, latent: pd.DataFrame) -> pd.DataFrame:
     """The city sample plus ``loggdp_compute`` = loggdp - logpot (the compute part of log GDP)."""
-    d = _with_latent(sample, latent, ["city_id", "year"], ["logpot"])
+    d = _with_latent(sample, latent, *SIGNAL_COLUMNS["cities"])
     return d.assign(loggdp_compute=d["loggdp"] - d["logpot"])
 
 
@@ -244,7 +267,7 @@ def firm_signal(sample: pd.DataFrame, latent: pd.DataFrame) -> pd.DataFrame:
     """The (winsorised) firm sample with EXPY replaced by its effect component EXPY - clip(EXPY0):
     EXPY0 clipped at the sample's winsorising bounds (the min and max of the winsorised EXPY), so the
     component is IDC x the realised effect on the scale the estimators see."""
-    d = _with_latent(sample, latent, ["firm_id", "year"], ["EXPY0"])
+    d = _with_latent(sample, latent, *SIGNAL_COLUMNS["firms"])
     lo, hi = d["EXPY"].min(), d["EXPY"].max()
     return sample.assign(EXPY=(d["EXPY"] - d["EXPY0"].clip(lo, hi)).to_numpy())
 
@@ -307,9 +330,10 @@ def firm_values(d: pd.DataFrame) -> Values:
     _into(out, [("p3_table3_col2", "IDC")], lambda: _read(twfe_fit(d), "p3_table3_col2", ["IDC"]))
 
     def table4():
-        t = p3_table4(d)
-        return {**_read(t.results["IV second stage"], "p3_table4_iv", ["IDC"]),
-                **_read(t.results["PSM"], "p3_table4_psm", ["IDC"])}
+        from analysis.replicate import p3_table4_coefficients
+
+        t = p3_table4_coefficients(d)
+        return {**_read(t["IV second stage"], "p3_table4_iv", ["IDC"]), **_read(t["PSM"], "p3_table4_psm", ["IDC"])}
 
     _into(out, [("p3_table4_iv", "IDC"), ("p3_table4_psm", "IDC")], table4)
     _into(out, [("p3_csdid_never", "ATT")], lambda: _read(cs_fit(d), "p3_csdid_never", ["ATT"]))
@@ -358,6 +382,33 @@ def study_estimands(study: str, panel: pd.DataFrame, latent: pd.DataFrame, truth
                              unit=unit, n_obs=int(n), definition=s.definition, computed=how,
                              structural=struct, structural_value=float(t.get(struct, np.nan))))
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def estimand_inputs(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The part of a run's study tables that ``estimand_table`` reads, which gives it the same table: each
+    study's panel and latent truths cut to the study window (``sim.studies.<study>.STUDY_WINDOW``, where
+    ``study_sample`` cuts them) and the latent truths to the keys and ``SIGNAL_COLUMNS``. A few MB instead of
+    the whole firm panel and latent table, so it can be taken from a run before the model is freed and the
+    estimators are imported. Imports no estimator; a table that cannot be cut is passed on whole."""
+    import importlib
+
+    from sim.studies.base import in_window
+
+    out = dict(tables)
+    for study in STUDIES:
+        mod = importlib.import_module(f"sim.studies.{study}")
+        keys, cols = SIGNAL_COLUMNS[study]
+        for name in (f"study_{study}", f"latent_{study}"):
+            if name not in out:
+                continue
+            df = out[name]
+            try:
+                if name.startswith("latent_"):
+                    df = df[[c for c in df.columns if c in keys or c in cols]]
+                out[name] = in_window(df, *mod.STUDY_WINDOW)
+            except Exception:  # noqa: BLE001 - study_estimands reports what is wrong with the table
+                pass
+    return out
 
 
 def estimand_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

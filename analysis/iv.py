@@ -305,13 +305,15 @@ class IV2SLS:
             raise PanelError(f"IV2SLS: column {sorted(both)[0]!r} is both endogenous and an excluded instrument")
         return out, ccol
 
-    def fit(self) -> EstimationResult:
+    def fit(self, diagnostics: bool = True) -> EstimationResult:
+        """The 2SLS fit; ``diagnostics=False`` leaves out the first stages and the KP statistics (the
+        second stage's coefficients and errors are the same), for callers that read only those."""
         df, ccol = self._frame()
         n_cells = len(df) * (2 + len(self.endog) + len(self.instruments) + len(self.exog))
         with blas_threads(n_cells):
-            return self._fit(df, ccol)
+            return self._fit(df, ccol, diagnostics)
 
-    def _fit(self, df: pd.DataFrame, ccol: str | None) -> EstimationResult:
+    def _fit(self, df: pd.DataFrame, ccol: str | None, diagnostics: bool = True) -> EstimationResult:
         n = len(df)
         def num(cols: list[str]) -> np.ndarray:
             return df[cols].apply(pd.to_numeric).to_numpy(dtype=float)
@@ -379,6 +381,17 @@ class IV2SLS:
         G = int(clusters.max()) + 1 if clusters is not None else None
         k = len(res.params)
         df_t = float(G - 1) if G else float(n - k - a)
+        if not diagnostics:
+            out = from_linearmodels(res, "IV-2SLS")
+            r2 = float(res.rsquared)
+            c0 = a_all if a_all else (1 if self.constant else 0)
+            out.stats = {"R2": r2, "Adj. R2": 1.0 - (1.0 - r2) * (n - c0) / (n - k - a_all)}
+            if G:
+                out.stats["N clusters"] = G
+            if self.debiased:
+                out.dist, out.df_resid = "t", df_t
+            out.extra.update(linearmodels=res, df_absorbed=a, absorb=self.absorb if fe else None)
+            return out
 
         first: dict[str, EstimationResult] = {}
         FX = pd.concat([XX, ZZ], axis=1) if XX is not None else ZZ

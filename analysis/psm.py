@@ -33,7 +33,9 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.discrete.discrete_model import Logit
+from statsmodels.regression.linear_model import WLS
+from statsmodels.tools.tools import add_constant
 from scipy import stats
 from scipy.spatial import cKDTree
 
@@ -179,8 +181,8 @@ class PSM:
         self._fitted: dict | None = None
 
     def _match(self) -> dict:
-        X = sm.add_constant(self.data[self.covariates].to_numpy(dtype=float), has_constant="add")
-        logit = sm.Logit(self._d.astype(float), X).fit(disp=0)
+        X = add_constant(self.data[self.covariates].to_numpy(dtype=float), has_constant="add")
+        logit = Logit(self._d.astype(float), X).fit(disp=0)
         lin = X @ logit.params
         radius = np.inf if self.caliper is None else float(self.caliper) * lin.std(ddof=1)
         d, y, n = self._d, self._y, self._d.size
@@ -245,7 +247,7 @@ class PSM:
             mt = np.average(xt, weights=wt[d])
             mc = np.average(xc, weights=wt[~d])
             use = wt > 0
-            wls = sm.WLS(x[use], sm.add_constant(d[use].astype(float)), weights=wt[use]).fit()
+            wls = WLS(x[use], add_constant(d[use].astype(float)), weights=wt[use]).fit()
             b0, b1 = 100 * (xt.mean() - xc.mean()) / sd, 100 * (mt - mc) / sd
             rows.append(
                 dict(

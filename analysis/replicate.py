@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
+from statsmodels.tools.tools import add_constant
 
 from analysis.checks import PanelError
 from analysis.fixed_effects import TwoWayFE
@@ -669,8 +670,8 @@ def p2_threshold(panel: pd.DataFrame, *, y: str = "loggdp", x: str = "logcomputi
 
 
 def _ols_robust(df: pd.DataFrame, y: str, xs: list[str], cov: str) -> EstimationResult:
-    X = sm.add_constant(df[xs].astype(float), has_constant="add").rename(columns={"const": "const"})
-    r = sm.OLS(df[y].astype(float), X).fit(cov_type=cov, use_t=True)
+    X = add_constant(df[xs].astype(float), has_constant="add").rename(columns={"const": "const"})
+    r = OLS(df[y].astype(float), X).fit(cov_type=cov, use_t=True)
     return EstimationResult(params=r.params, std_errors=r.bse, nobs=int(r.nobs), model_name=f"OLS ({cov})",
                             cov=r.cov_params(), dist="t", df_resid=float(r.df_resid),
                             stats={"R2": float(r.rsquared), "Adj. R2": float(r.rsquared_adj)},
@@ -742,6 +743,29 @@ def p3_table3(panel: pd.DataFrame, *, y: str = "EXPY", d: str = "IDC", controls:
                             flags=flags, targets={"p3_idc_ols": ("(1)", d), "p3_idc_fe": ("(2)", d)})
 
 
+def _p3_table4_frame(panel, y, d, controls, entity, time, industry, instrument) -> pd.DataFrame:
+    df = _p3_frame(panel, entity, time, [y, d, *controls], "p3_table4")
+    if instrument not in df.columns:
+        _require(df, [industry], "p3_table4")
+        df = df.assign(**{instrument: bartik_instrument(df, d, industry, time, entity)})
+    return df
+
+
+def p3_table4_coefficients(panel: pd.DataFrame, *, y: str = "EXPY", d: str = "IDC",
+                           controls: Sequence[str] = P3_CONTROLS, entity: str = "firm_id", time: str = "year",
+                           industry: str = "industry", instrument: str = "Bartik", k: int = 4,
+                           caliper: float | None = None, cluster: str | None = "entity") -> dict[str, EstimationResult]:
+    """The "IV second stage" and "PSM" columns of :func:`p3_table4` (same fits, same coefficients and
+    errors) without what only the table reports: the first stage, the KP statistics, the PSM ATT with
+    its standard error and the balance table. What the estimands read (``analysis.estimands``)."""
+    df = _p3_table4_frame(panel, y, d, controls, entity, time, industry, instrument)
+    iv = IV2SLS(df, y, d, instrument, list(controls), entity=entity, time=time, entity_effects=True,
+                time_effects=True, cluster=cluster).fit(diagnostics=False)
+    matched = PSM(df, d, list(controls), y, k=k, caliper=caliper).matched_sample()
+    psm_fe = TwoWayFE(matched, y, [d, *controls], entity, time, cluster=cluster).fit()
+    return {"IV second stage": iv, "PSM": psm_fe}
+
+
 def p3_table4(panel: pd.DataFrame, *, y: str = "EXPY", d: str = "IDC", controls: Sequence[str] = P3_CONTROLS,
               entity: str = "firm_id", time: str = "year", industry: str = "industry",
               instrument: str = "Bartik", k: int = 4, caliper: float | None = None,
@@ -753,10 +777,7 @@ def p3_table4(panel: pd.DataFrame, *, y: str = "EXPY", d: str = "IDC", controls:
     a column. The PSM column matches 1:``k`` on a logit of the controls (nearest neighbour,
     with replacement), drops unmatched rows and re-runs the two-way FE on the matched sample.
     """
-    df = _p3_frame(panel, entity, time, [y, d, *controls], "p3_table4")
-    if instrument not in df.columns:
-        _require(df, [industry], "p3_table4")
-        df = df.assign(**{instrument: bartik_instrument(df, d, industry, time, entity)})
+    df = _p3_table4_frame(panel, y, d, controls, entity, time, industry, instrument)
     iv = IV2SLS(df, y, d, instrument, list(controls), entity=entity, time=time, entity_effects=True,
                 time_effects=True, cluster=cluster).fit()
     first = iv.extra["first_stage"]

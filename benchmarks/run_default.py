@@ -1,4 +1,5 @@
-"""Benchmark of the default run (2008-2035): wall time per simulated year, per LP, peak memory.
+"""Benchmark of the default run (2008-2035): wall time per simulated year, per LP, peak memory
+(and how much of it the imports, the model's set-up and the run's state take).
 
 Also the share of each year spent in the study modules (TFP spillovers, city panel, firm
 outcomes); ``--no-studies`` runs the core alone. ``--against DIR`` runs the same measurement on
@@ -29,8 +30,21 @@ import numpy as np
 # the calibration package: drop it (the package comes from the install or PYTHONPATH).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
+
+
+def _rss_mb() -> float:
+    """Resident memory now (MB; Linux /proc, else the peak so far)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 from experiments.scenario import load_scenario  # noqa: E402
 from sim.model import SuanLiModel  # noqa: E402
+
+IMPORTS_MB = _rss_mb()  # the interpreter and the modules a run imports (numpy, pandas, pyarrow, scipy, mesa, ...)
 
 
 def _timed(step, totals: dict[str, float], name: str):
@@ -64,6 +78,7 @@ def main() -> None:
     t0 = time.perf_counter()
     model = SuanLiModel(cfg, seed=args.seed)
     setup = time.perf_counter() - t0
+    setup_mb = _rss_mb()
     study_seconds = {name: 0.0 for name in model.studies}
     for name, study in model.studies.items():
         study.step = _timed(study.step, study_seconds, name)
@@ -76,7 +91,9 @@ def main() -> None:
     lp = np.array(model.lp_seconds)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.json:
-        print(json.dumps({"total_s": total, "per_year_s": float(np.mean(per_year)), "peak_mb": peak_mb}))
+        print(json.dumps({"total_s": total, "per_year_s": float(np.mean(per_year)), "peak_mb": peak_mb,
+                          "imports_mb": IMPORTS_MB, "setup_mb": setup_mb - IMPORTS_MB,
+                          "run_mb": peak_mb - setup_mb}))
         return
     n_firms, n_dcs = len(model.firms), len(model.dcs)
     print(f"default run {cfg.start_year}-{cfg.end_year}, policy before/after: {cfg.policy_before}/{cfg.policy_after}, seed {args.seed}")
@@ -96,7 +113,8 @@ def main() -> None:
     if solves:
         print(f"  LP solves: {solves} distinct (identical representative days reuse a solution); "
               f"{lp.sum() / solves * 1000:.0f} ms per LP solved")
-    print(f"  peak memory (RSS) {peak_mb:8.0f} MB")
+    print(f"  peak memory (RSS) {peak_mb:8.0f} MB   (imports {IMPORTS_MB:.0f} MB, set-up {setup_mb - IMPORTS_MB:.0f} MB, "
+          f"the run's state {peak_mb - setup_mb:.0f} MB)")
 
 
 def measure(root: Path, args) -> dict:
@@ -143,7 +161,8 @@ def compare_with(args) -> None:
     print(f"default run, seed {args.seed}, policy {args.policy or 'scenario'}: {other} (old) vs {here} (new)"
           + (f", median of {args.repeat}" if args.repeat > 1 else ""))
     for key, label in (("total_s", "total wall time (s)"), ("per_year_s", "per simulated year (s)"),
-                       ("peak_mb", "peak memory RSS (MB)")):
+                       ("peak_mb", "peak memory RSS (MB)"), ("imports_mb", "  of which imports (MB)"),
+                       ("setup_mb", "  set-up (MB)"), ("run_mb", "  the run's state (MB)")):
         print(f"  {label:24s} old {a[key]:9.3f}   new {b[key]:9.3f}   new/old {b[key] / a[key]:.2f}")
     if not args.cli:
         return

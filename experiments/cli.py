@@ -91,7 +91,7 @@ def _workers(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from experiments.ensemble import derived_tables
+    from experiments.ensemble import deferred_tables
     from sim.model import SuanLiModel
     from sim.outputs import check_outputs, check_run_target, format_summary, write_run
 
@@ -105,7 +105,7 @@ def cmd_run(args) -> int:
     wall = time.perf_counter() - t0
     meta = {"scenario": scenario.name, "scenario_file": scenario.source, "scenario_description": scenario.description,
             "wall_seconds": round(wall, 3), "command": "run"}
-    write_run(model, out, meta=meta, formats=formats, outputs=outputs, tables=derived_tables(model, outputs))
+    write_run(model, out, meta=meta, formats=formats, outputs=outputs, derive=deferred_tables, release=True)
     years = [y for y in HIGHLIGHT_YEARS if config.start_year <= y <= config.end_year]
     print(f"SuanLi run: scenario {scenario.name}, seed {seed}, {config.start_year}-{config.end_year}, "
           f"{wall:.1f} s; panels in {out}")

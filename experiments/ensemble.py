@@ -117,12 +117,27 @@ def derived_tables(model, outputs: str) -> dict[str, pd.DataFrame]:
     """Tables the analysis layer computes from a finished run, written beside its panels at the
     ``panels`` and ``full`` levels: ``estimands``, what each study estimator targets on this run's
     panels (``analysis.estimands``; sim cannot compute it, as it must not import the estimators)."""
+    return deferred_tables(model, outputs)()
+
+
+def deferred_tables(model, outputs: str):
+    """``derived_tables`` in two steps, for ``write_run(derive=...)``: takes from the run now what the
+    tables read (``analysis.estimands.estimand_inputs``: the study samples and the latent truths'
+    signal columns, a few MB) and returns the function that computes them, which imports the
+    estimators; ``write_run`` calls it once the model's logs are freed."""
     if outputs == "summary" or not model.studies:
-        return {}
-    from analysis.estimands import estimand_table
+        return dict
+    from analysis.estimands import estimand_inputs
     from sim.outputs import study_tables
 
-    return {"estimands": estimand_table(study_tables(model))}
+    inputs = estimand_inputs(study_tables(model))
+
+    def compute() -> dict[str, pd.DataFrame]:
+        from analysis.estimands import estimand_table
+
+        return {"estimands": estimand_table(inputs)}
+
+    return compute
 
 
 def run_replication(config: ModelConfig, seed: int, out: str, scenario: str = "", outputs: str = "summary",
@@ -137,8 +152,8 @@ def run_replication(config: ModelConfig, seed: int, out: str, scenario: str = ""
             return str(target)
     model = SuanLiModel(config, seed=seed)
     model.run()
-    write_run(model, target, meta={"scenario": scenario}, formats=formats, outputs=outputs,
-              tables=derived_tables(model, outputs))
+    write_run(model, target, meta={"scenario": scenario}, formats=formats, outputs=outputs, derive=deferred_tables,
+              release=True)
     model.release()
     del model
     gc.collect()

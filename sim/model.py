@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import mesa
+from sim._mesa import mesa
 import numpy as np
 import pandas as pd
 
@@ -95,7 +95,7 @@ class SuanLiModel(mesa.Model):
         self.pool_unserved = np.zeros((self.n, 2))
         self.hub_builds = 0
         self.flow_records: list[pd.DataFrame] = []
-        self.snapshot_records: list[pd.DataFrame] = []
+        self.snapshot_records: list[tuple[int, list]] = []  # (year, arrays): market.snapshot_table
         self.link_records: list[pd.DataFrame] = []
         self.summary: dict[str, float] = {}
         self.lp_seconds: list[float] = []
@@ -353,6 +353,21 @@ class SuanLiModel(mesa.Model):
         for _ in years:
             self.step()
         return self
+
+    def drop_logs(self) -> None:
+        """Free what the run logged for its panels once they are written (``sim.outputs.write_run`` with
+        ``release=True``): the market logs, the agent-type tables and the studies' records, most of a finished
+        model's memory. The national summary (the datacollector's model variables) stays; the model then
+        writes no other panel and does not step on."""
+        self.flow_records, self.snapshot_records, self.link_records = [], [], []
+        self.datacollector.drop_agent_tables()
+        for study in self.studies.values():
+            study.drop_records()
+        self._policies = {}  # a solver's state (the LP's matrices and HiGHS instances)
+        self.books = {}
+        self.remove_all_agents()
+        self.running = False
+        self.release()
 
     def release(self) -> None:
         """Let a finished model be freed: drop the reference Mesa keeps to every model it has seen

@@ -29,7 +29,7 @@ import signal
 import subprocess
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -104,7 +104,9 @@ def iter_panels(model, outputs: str = "full", only: Iterable[str] | None = None)
     if want("flows"):
         yield "flows", pd.concat(model.flow_records, ignore_index=True) if model.flow_records else pd.DataFrame()
     if want("snapshots"):
-        yield "snapshots", pd.concat(model.snapshot_records, ignore_index=True) if model.snapshot_records else pd.DataFrame()
+        from sim.market import snapshot_table
+
+        yield "snapshots", snapshot_table(model)
     if want("links"):
         yield "links", pd.concat(model.link_records, ignore_index=True) if model.link_records else pd.DataFrame()
     if want("parameters"):
@@ -365,13 +367,20 @@ def replace_dir(src: Path, dst: Path) -> None:
 
 
 def write_run(model, out_dir: str | Path, meta: dict | None = None, formats: tuple[str, ...] = ("parquet",),
-              outputs: str = "panels", tables: dict[str, pd.DataFrame] | None = None) -> Path:
+              outputs: str = "panels", tables: dict[str, pd.DataFrame] | None = None,
+              derive: Callable | None = None, release: bool = False) -> Path:
     """Write ``model``'s panels up to the ``outputs`` level in ``formats`` to ``out_dir``; returns the directory.
 
     ``tables`` are further tables computed from the run by higher layers (the ``estimands``,
     which need the estimators of ``analysis``), written beside the panels when their level is
-    kept. ``run.json`` records the seed, years, resolved config, parameters hash, package version,
-    git commit, the outputs level, formats and the list of files; ``meta`` adds to it.
+    kept. ``derive(model, outputs)``, called once the panels are written, is the other way to
+    give them: it takes from the model what the tables need and returns the function that
+    computes them (``experiments.ensemble.deferred_tables``). With ``release=True`` the model's
+    logs are dropped and freed before that function runs (``SuanLiModel.drop_logs``; the model's
+    national summary stays), so that the estimators' imports and working memory take the place
+    of the model's in memory instead of adding to it. ``run.json`` records the seed, years,
+    resolved config, parameters hash, package version, git commit, the outputs level, formats and
+    the list of files; ``meta`` adds to it.
     """
     check_outputs(outputs)
     formats = parse_formats(formats)
@@ -381,13 +390,16 @@ def write_run(model, out_dir: str | Path, meta: dict | None = None, formats: tup
     tmp = temp_sibling(out)
     try:
         files: list[str] = []
-        extra = {k: v for k, v in (tables or {}).items() if level_kept(k, outputs)}
-        for name, df in itertools.chain(iter_panels(model, outputs), extra.items()):
-            files += [p.name for p in write_table(df, tmp / name, formats)]
-            del df
-            pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages; one table at a time
-        (tmp / "summary.txt").write_text(format_summary(model) + "\n", encoding="utf-8")
-        files.append("summary.txt")
+
+        def write(items) -> None:
+            for name, df in items:
+                files.extend(p.name for p in write_table(df, tmp / name, formats))
+                del df
+                pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages; one table at a time
+
+        write(iter_panels(model, outputs))
+        compute = derive(model, outputs) if derive is not None else dict
+        summary = format_summary(model)
         info = {
             "seed": model.seed_value,
             "start_year": model.config.start_year,
@@ -401,14 +413,35 @@ def write_run(model, out_dir: str | Path, meta: dict | None = None, formats: tup
             "outputs": outputs,
             "formats": list(formats),
             **(meta or {}),
-            "files": sorted(files),
         }
+        if release:
+            model.drop_logs()
+            trim_heap()
+        extra = {**(tables or {}), **compute()}
+        write((k, v) for k, v in extra.items() if level_kept(k, outputs))
+        del extra
+        (tmp / "summary.txt").write_text(summary + "\n", encoding="utf-8")
+        files.append("summary.txt")
+        info["files"] = sorted(files)
         (tmp / RUN_FILE).write_text(json.dumps(info, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def trim_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc ``malloc_trim``; a no-op elsewhere): freed
+    numpy arrays of a few kB stay in the heap otherwise, where Python's own allocator, which takes
+    fresh pages for the objects of newly imported modules, does not reuse them."""
+    global _LIBC
+    try:
+        if _LIBC is None:
+            _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        _LIBC.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def read_run_info(directory: str | Path) -> dict | None:

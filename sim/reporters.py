@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import operator
 
-import mesa
+from sim._mesa import mesa
 import numpy as np
 import pandas as pd
 
 from sim import snapshots
 from sim.agents import DataCentre, Firm, PowerSupplier, Province
 from sim.market import INTELLIGENT, KINDS, POOLS, SLA_KEYS
+from sim.packing import pack, pack_columns, unpack
 
 
 def year_summary(model, books: dict, post) -> dict[str, float]:
@@ -284,17 +285,24 @@ class YearCollector(mesa.DataCollector):
             return values[attr]
 
         out = {name: _column(get(c) if isinstance(c, str) else c(model, get)) for name, c in columns.items()}
-        return np.asarray(get("unique_id"), dtype=np.int64), out
+        # kept until the run is written: in their smallest exact form (sim.packing)
+        return pack(np.asarray(get("unique_id"), dtype=np.int64)), pack_columns(out)
+
+    def drop_agent_tables(self) -> None:
+        """Free the agent-type tables (the model variables, the national summary, stay)."""
+        self._year_tables = {}
 
     def get_agenttype_vars_dataframe(self, agent_type):
         if agent_type not in self.agenttype_reporters:
             return super().get_agenttype_vars_dataframe(agent_type)
         names = list(self.agenttype_reporters[agent_type])
-        years = [(step, t[agent_type]) for step, t in self._year_tables.items() if agent_type in t and len(t[agent_type][0])]
+        years = [(step, (unpack(t[agent_type][0]), t[agent_type][1])) for step, t in self._year_tables.items()
+                 if agent_type in t]
+        years = [(step, (ids, cols)) for step, (ids, cols) in years if len(ids)]
         if not years:
             return pd.DataFrame.from_records(data=[], columns=["Step", "AgentID", *names], index=["Step", "AgentID"])
         steps = np.concatenate([np.full(len(ids), step, dtype=np.int64) for step, (ids, _) in years])
         ids = np.concatenate([ids for _, (ids, _) in years])
         index = pd.MultiIndex.from_arrays([steps, ids], names=["Step", "AgentID"])
-        data = {name: np.concatenate([cols[name] for _, (_, cols) in years]) for name in names}
+        data = {name: np.concatenate([unpack(cols[name]) for _, (_, cols) in years]) for name in names}
         return pd.DataFrame(data, index=index)

@@ -210,3 +210,19 @@ def test_study_panels_deterministic(study):
     a, b, c = digest(7), digest(7), digest(8)
     assert a == b
     assert a != c
+
+
+def test_mesa_is_imported_without_scipy_spatial():
+    """``sim._mesa``: the model imports mesa without scipy.spatial (mesa's continuous space needs it only
+    for ``cdist``, which still works and then imports the real module)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, sim.model; assert 'scipy.spatial' not in sys.modules, 'imported'; "
+            "from mesa.experimental.continuous_space import continuous_space as cs; "
+            "d = cs.cdist(np.zeros((1, 2)), np.array([[3.0, 4.0]])); assert d.tolist() == [[5.0]]; "
+            "import scipy.spatial, scipy.spatial.distance as real; assert scipy.spatial.distance is real; "
+            "assert sys.modules['scipy.spatial.distance'] is real")
+    from pathlib import Path
+
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])

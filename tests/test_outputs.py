@@ -250,3 +250,20 @@ def test_bad_outputs_and_formats_are_refused(tmp_path, small_model):
     with pytest.raises(outputs.OutputError, match="--formats = 'xlsx'"):
         outputs.write_run(small_model, tmp_path / "r", formats="xlsx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_estimands_computed_after_the_model_is_released_are_the_same(tmp_path):
+    """``write_run(derive=deferred_tables, release=True)`` (``suanli run``, ensemble replications) writes the
+    same files as the estimands computed up front; the released model keeps its national summary."""
+    from experiments.ensemble import deferred_tables, derived_tables
+
+    cfg = ModelConfig(start_year=2008, end_year=2010)
+    eager = SuanLiModel(cfg, seed=3).run()
+    outputs.write_run(eager, tmp_path / "eager", outputs="full", tables=derived_tables(eager, "full"))
+    late = SuanLiModel(cfg, seed=3).run()
+    summary = outputs.format_summary(late)
+    outputs.write_run(late, tmp_path / "late", outputs="full", derive=deferred_tables, release=True)
+    assert _files(tmp_path / "eager") == _files(tmp_path / "late")
+    assert "estimands.parquet" in _files(tmp_path / "late")
+    assert outputs.format_summary(late) == summary
+    assert late.flow_records == [] and not late.running

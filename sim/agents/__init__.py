@@ -1,5 +1,6 @@
 """The model's agents, one class per concept."""
 
+import sim._mesa  # noqa: F401  (mesa, imported without scipy.spatial)
 from sim.agents.datacentre import DataCentre
 from sim.agents.firm import Firm
 from sim.agents.power_supplier import PowerSupplier

@@ -8,6 +8,8 @@ from abc import ABC, abstractmethod
 import numpy as np
 import pandas as pd
 
+from sim.packing import unpack
+
 STUDIES: dict[str, type["StudyModule"]] = {}
 
 
@@ -54,6 +56,10 @@ class StudyModule(ABC):
         """Latent truths per unit-year (true TE, true effects, ...)."""
         return pd.DataFrame()
 
+    def drop_records(self) -> None:
+        """Free the yearly records that ``panel``, ``latent`` and ``truth`` are built from, once they are
+        written (``SuanLiModel.drop_logs``); the study then neither steps on nor gives its panel again."""
+
     def parameter_rows(self, *sections: str) -> pd.DataFrame:
         """The parameter file's entries of ``sections`` as truth rows named ``section.name``."""
         t = self.model.params.table
@@ -63,13 +69,17 @@ class StudyModule(ABC):
 
 
 def stack_years(parts: list[dict[str, np.ndarray]], key: str, columns=None) -> pd.DataFrame:
-    """One frame from yearly dicts of column arrays, sorted by ``key`` and year."""
+    """One frame from yearly dicts of column arrays (or their ``sim.packing.pack``), sorted by ``key`` and year."""
     if not parts:
         return pd.DataFrame(columns=list(columns or ()))
     cols = list(columns or parts[0])
-    order = np.lexsort((np.concatenate([p["year"] for p in parts]), np.concatenate([p[key] for p in parts])))
+
+    def stacked(c: str) -> np.ndarray:
+        return np.concatenate([unpack(p[c]) for p in parts])
+
+    order = np.lexsort((stacked("year"), stacked(key)))
     # each column is stacked and put in order on its own, so the frame is built without a sorted copy of it
-    return pd.DataFrame({c: np.concatenate([p[c] for p in parts])[order] for c in cols}, copy=False)
+    return pd.DataFrame({c: stacked(c)[order] for c in cols}, copy=False)
 
 
 def in_window(panel: pd.DataFrame, start: int, end: int) -> pd.DataFrame:

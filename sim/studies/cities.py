@@ -218,6 +218,9 @@ class CityEconomy(StudyModule):
         hub = self.cluster.astype(bool)
         return {"loggdp_cluster_cities_mean": float(g[hub].mean()), "loggdp_other_cities_mean": float(g[~hub].mean())}
 
+    def drop_records(self) -> None:
+        self._obs, self._lat = [], []
+
     def panel(self) -> pd.DataFrame:
         """City-years of every simulated year with the annex's variable names (money in 亿元,
         population in 10k persons, compute in PFLOPS; ``pGDP`` = last year's GDP, the threshold

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from sim.agents.firm import INDUSTRY_DIGITAL_TIER, OWNERSHIP
+from sim.packing import pack_columns, unpack
 from sim.studies.base import StudyModule, in_window, register_study, stack_years
 
 SECTION = "firm_outcomes"
@@ -300,17 +301,21 @@ class FirmOutcomes(StudyModule):
                 "ownership": np.array([OWNERSHIP_LABEL[k] for k in OWNERSHIP], dtype=object)[own],
                 "regulated": regulated, "open_data": open_data}
         obs["IDC"] = np.asarray(obs["IDC"], dtype=np.int64)
-        self._obs.append({**head, **obs})
-        self._lat.append({"firm_id": ids, "year": head["year"], **lat})
+        head = pack_columns(head)  # kept until the run is written: in their smallest exact form (sim.packing)
+        self._obs.append({**head, **pack_columns(obs)})
+        self._lat.append({"firm_id": head["firm_id"], "year": head["year"], **pack_columns(lat)})
 
     def year_outcomes(self) -> dict[str, float]:
         """Mean EXPY (log 2010 US$) of deployed firms and of all firms, and the deployment rate, this year."""
         if not self._obs:
             return {}
-        o = self._obs[-1]
-        adopted = o["IDC"] > 0
-        return {"expy_adopters_mean": float(o["EXPY"][adopted].mean()) if adopted.any() else float("nan"),
-                "expy_mean": float(o["EXPY"].mean()), "idc_rate": float(adopted.mean())}
+        expy = unpack(self._obs[-1]["EXPY"])
+        adopted = unpack(self._obs[-1]["IDC"]) > 0
+        return {"expy_adopters_mean": float(expy[adopted].mean()) if adopted.any() else float("nan"),
+                "expy_mean": float(expy.mean()), "idc_rate": float(adopted.mean())}
+
+    def drop_records(self) -> None:
+        self._obs, self._lat = [], []
 
     def panel(self) -> pd.DataFrame:
         """Firm-years of every simulated year, the study's variable names, raw (not winsorized)."""
