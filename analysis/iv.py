@@ -381,16 +381,16 @@ class IV2SLS:
         G = int(clusters.max()) + 1 if clusters is not None else None
         k = len(res.params)
         df_t = float(G - 1) if G else float(n - k - a)
+        out = from_linearmodels(res, "IV-2SLS")
+        r2 = float(res.rsquared)
+        c0 = a_all if a_all else (1 if self.constant else 0)
+        out.stats = {"R2": r2, "Adj. R2": 1.0 - (1.0 - r2) * (n - c0) / (n - k - a_all)}
+        if self.debiased:
+            out.dist, out.df_resid = "t", df_t
+        out.extra.update(linearmodels=res, df_absorbed=a, absorb=self.absorb if fe else None)
         if not diagnostics:
-            out = from_linearmodels(res, "IV-2SLS")
-            r2 = float(res.rsquared)
-            c0 = a_all if a_all else (1 if self.constant else 0)
-            out.stats = {"R2": r2, "Adj. R2": 1.0 - (1.0 - r2) * (n - c0) / (n - k - a_all)}
             if G:
                 out.stats["N clusters"] = G
-            if self.debiased:
-                out.dist, out.df_resid = "t", df_t
-            out.extra.update(linearmodels=res, df_absorbed=a, absorb=self.absorb if fe else None)
             return out
 
         first: dict[str, EstimationResult] = {}
@@ -411,26 +411,17 @@ class IV2SLS:
 
         kp_cov = "cluster" if clusters is not None else ("robust" if self.robust else "unadjusted")
         kp = kleibergen_paap(En, Zx, Xx if Xx.shape[1] else None, cov=kp_cov, clusters=clusters, sdofminus=a)
-
-        out = from_linearmodels(res, "IV-2SLS")
-        r2 = float(res.rsquared)
-        c0 = a_all if a_all else (1 if self.constant else 0)
-        out.stats = {
-            "R2": r2,
-            "Adj. R2": 1.0 - (1.0 - r2) * (n - c0) / (n - k - a_all),
+        out.stats.update({
             "KP rk LM": kp["rk LM"],
             "KP rk LM p": kp["rk LM p"],
             "KP rk LM df": float(kp["rk LM df"]),
             "KP rk Wald F": kp["rk Wald F"],
             "Cragg-Donald F": kp["Cragg-Donald F"],
             "Anderson LM": kp["Anderson LM"],
-        }
+        })
         if len(self.endog) == 1:
             out.stats["First-stage F"] = first[self.endog[0]].stats["F (excluded instruments)"]
         if G:
             out.stats["N clusters"] = G
-        if self.debiased:
-            out.dist, out.df_resid = "t", df_t
-        out.extra.update(first_stage=first[self.endog[0]], first_stages=first, kp=kp, linearmodels=res,
-                         df_absorbed=a, absorb=self.absorb if fe else None)
+        out.extra.update(first_stage=first[self.endog[0]], first_stages=first, kp=kp)
         return out

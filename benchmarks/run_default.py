@@ -31,7 +31,6 @@ import numpy as np
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 
-
 def _rss_mb() -> float:
     """Resident memory now (MB; Linux /proc, else the peak so far)."""
     try:

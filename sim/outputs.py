@@ -19,7 +19,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import hashlib
-import itertools
 import json
 import os
 import re
