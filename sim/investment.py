@@ -2,7 +2,8 @@
 year is recorded (so the year's panels show the headroom cuts), ``build`` after it.
 
 Existing data centres plan expansion from expected utilisation and margins (``DataCentre.step``);
-after designation the programme caps non-hub growth; each grid then admits new data-centre
+after designation the programme caps non-hub growth; investors then scale each pool's plans to
+the national pipeline (``limit_to_pipeline``); each grid then admits new data-centre
 load only up to its headroom (a share of its local spare peak capacity plus a floor), so
 import-dependent eastern grids refuse planned load as data-centre demand grows (the refused MW
 are booked as ``headroom_cut_mw``). New data centres enter where demand goes unserved and, after
@@ -43,6 +44,7 @@ def plan(model, pre) -> np.ndarray:
         for dc in dcs:
             if not dc.hub:
                 dc.planned_racks = min(dc.planned_racks, cfg.non_hub_growth_cap * dc.racks)
+    limit_to_pipeline(model, dcs, pool_unserved.sum(axis=0))
     kw = p.rack_kw * p.full_load_share
     new_pue = np.array([model.new_pue(y, i) for i in range(model.n)])
     want_mw = np.zeros(model.n)
@@ -56,16 +58,44 @@ def plan(model, pre) -> np.ndarray:
     return np.maximum(want_mw - headroom, 0.0)
 
 
+def limit_to_pipeline(model, dcs, unserved: np.ndarray) -> None:
+    """Scale each pool's planned expansion, then its server refresh, so that next year's capacity does
+    not exceed the pool's expected work (served plus unserved this year, grown at the national demand
+    path's rate) over ``pipeline_utilisation``: investors read the national pipeline and do not buy
+    racks or servers the pool will not use (``model.refresh_scale``)."""
+    p = model.params.datacentre
+    y = model.year
+    front = model.frontier_density(y + 1)
+    growth = (model.national_demand(y + 1) @ COMPAT) / np.maximum(model.national_demand(y) @ COMPAT, 1e-12)
+    served, kept, gain, planned = np.zeros((4, 2))
+    for dc in dcs:
+        served[dc.pool] += dc.served
+        kept[dc.pool] += dc.racks * (1 - p.retirement_rate) * dc.density
+        gain[dc.pool] += dc.racks * (1 - p.retirement_rate) * refresh_share(dc) * (front[dc.pool] - dc.density)
+        planned[dc.pool] += dc.planned_racks * front[dc.pool]
+    wanted = (served + unserved) * growth / (p.pipeline_utilisation * snapshots.HOURS_PER_YEAR)
+    scale = np.clip((wanted - kept - gain) / np.maximum(planned, 1e-12), 0.0, 1.0)
+    model.refresh_scale = np.clip((wanted - kept) / np.maximum(gain, 1e-12), 0.0, 1.0)
+    for dc in dcs:
+        dc.planned_racks *= scale[dc.pool]
+
+
+def refresh_share(dc, scale: float = 1.0) -> float:
+    """Share of a data centre's servers refreshed to the frontier this year: ``refresh_rate`` scaled by
+    expected over break-even utilisation (capped at 1), so an idle campus does not buy new servers."""
+    p = dc.model.params.datacentre
+    return scale * p.refresh_rate * min(1.0, dc.expected_utilisation / p.target_utilisation)
+
+
 def build(model) -> None:
-    """Grow every data centre by its approved plan at the frontier density, then let new ones enter.
-    Servers are refreshed at ``refresh_rate`` scaled by expected over break-even utilisation (capped
-    at 1): an idle campus does not buy new servers."""
+    """Grow every data centre by its approved plan at the frontier density (servers refreshed by
+    ``refresh_share``), then let new ones enter."""
     p = model.params.datacentre
     y = model.year
     front = model.frontier_density(y + 1)
     u_hub = hub_pool_utilisation(model)
     for dc in list(model.dcs):
-        refresh = p.refresh_rate * min(1.0, dc.expected_utilisation / p.target_utilisation)
+        refresh = refresh_share(dc, model.refresh_scale[dc.pool])
         dc.grow(dc.planned_racks, front[dc.pool], model.new_pue(y, dc.province), refresh, p.retirement_rate)
     enter(model, front, model.pool_unserved, u_hub)
 

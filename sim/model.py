@@ -94,6 +94,7 @@ class SuanLiModel(mesa.Model):
         self.compute_index = np.full(self.n, np.nan)
         self.pool_unserved = np.zeros((self.n, 2))
         self.hub_builds = 0
+        self.refresh_scale = np.ones(2)
         self.flow_records: list[pd.DataFrame] = []
         self.snapshot_records: list[tuple[int, list]] = []  # (year, arrays): market.snapshot_table
         self.link_records: list[pd.DataFrame] = []

@@ -125,6 +125,46 @@ def test_hub_campuses_follow_the_better_used_pool():
     assert counts[1][1] < counts[0][1]
 
 
+def test_pipeline_caps_next_years_capacity():
+    """Where a pool's plans would take next year's capacity past its expected work over the pipeline
+    utilisation, plans (then server refresh) are scaled so that capacity meets that level exactly, or
+    what survives retirement where that alone exceeds it; plans below it pass."""
+    m = SuanLiModel(ModelConfig(end_year=2030, studies=()), seed=0).run()
+    p = m.params.datacentre
+    dcs = list(m.dcs)
+    y = m.year
+    front = m.frontier_density(y + 1)
+    growth = (m.national_demand(y + 1) @ investment.COMPAT) / (m.national_demand(y) @ investment.COMPAT)
+    for dc in dcs:
+        dc.planned_racks = p.max_growth * dc.racks
+    unserved = m.pool_unserved.sum(axis=0)
+    asked = np.bincount([dc.pool for dc in dcs], [dc.planned_racks for dc in dcs], minlength=2)
+    investment.limit_to_pipeline(m, dcs, unserved)
+    cap_next, served, survives = np.zeros((3, 2))
+    for dc in dcs:
+        survives[dc.pool] += dc.racks * (1 - p.retirement_rate) * dc.density
+        refresh = investment.refresh_share(dc, m.refresh_scale[dc.pool])
+        density = dc.density + refresh * (front[dc.pool] - dc.density)
+        cap_next[dc.pool] += dc.racks * (1 - p.retirement_rate) * density + dc.planned_racks * front[dc.pool]
+        served[dc.pool] += dc.served
+    wanted = (served + unserved) * growth / (p.pipeline_utilisation * 8760.0)
+    kept = np.bincount([dc.pool for dc in dcs], [dc.planned_racks for dc in dcs], minlength=2)
+    cut = kept < asked * (1 - 1e-9)
+    assert cut.any()
+    np.testing.assert_allclose(cap_next[cut], np.maximum(wanted, survives)[cut], rtol=1e-9)
+    assert (cap_next[~cut] <= wanted[~cut] * (1 + 1e-9)).all()
+
+
+def test_pipeline_keeps_the_long_run_used():
+    """Investors who read the pipeline keep national rack utilisation in 2035 above a myopic
+    industry's (pipeline utilisation near zero never binds)."""
+    util = []
+    for u in (0.01, 0.5):
+        cfg = ModelConfig(end_year=2035, studies=(), parameter_overrides={"datacentre.pipeline_utilisation": u})
+        util.append(SuanLiModel(cfg, seed=1).run().summary["national_rack_utilisation"])
+    assert util[1] > util[0] + 0.05, util
+
+
 def test_streams_are_keyed_not_ordered():
     """A draw depends on (seed, purpose, agent, year) only: other agents and other purposes do not shift it."""
     s = Streams(11)
