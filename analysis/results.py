@@ -13,7 +13,6 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 
 def stars(pvalue: float) -> str:
@@ -59,6 +58,8 @@ class EstimationResult:
 
     @property
     def pvalues(self) -> pd.Series:
+        from scipy import stats
+
         t = np.abs(self.tstats.to_numpy())
         if self.dist == "t" and self.df_resid is not None:
             p = 2 * stats.t.sf(t, self.df_resid)
@@ -67,6 +68,8 @@ class EstimationResult:
         return pd.Series(p, index=self.params.index, name="pvalue")
 
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
+        from scipy import stats
+
         if self.dist == "t" and self.df_resid is not None:
             q = stats.t.ppf(0.5 + level / 2, self.df_resid)
         else:

@@ -16,7 +16,6 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from diff_diff import CallawaySantAnna
 
 from analysis.checks import PanelError, enough, fmt, missing_keys, no_duplicates, numeric_columns, require_columns
 from analysis.results import EstimationResult
@@ -110,7 +109,9 @@ class StaggeredDiD:
                              "control_group='never'; use control_group='notyet'")
 
     def fit(self) -> EstimationResult:
-        cs = CallawaySantAnna(
+        from analysis._imports import submodule
+
+        cs = submodule("diff_diff.staggered").CallawaySantAnna(
             control_group=_CONTROL[self.control_group],
             anticipation=self.anticipation,
             estimation_method=self.est_method,

@@ -17,7 +17,6 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from linearmodels.panel import PanelOLS
 
 from analysis.checks import (
     PanelError,
@@ -276,6 +275,8 @@ class PanelThreshold:
             return self._fit()
 
     def _fit(self) -> EstimationResult:
+        from linearmodels.panel import PanelOLS
+
         k = self.n_thresholds
         Y = self._yt[:, None]
         est = self._sequential(Y, k, keep_path=True)

@@ -90,3 +90,22 @@ def test_overall_att_confidence_interval_coverage():
         cover.append(ci["lower"] <= truth <= ci["upper"])
     rate = float(np.mean(cover))
     assert 0.90 <= rate <= 0.99, f"coverage {rate:.2f} outside [0.90, 0.99]"
+
+
+def test_fit_imports_diff_diff_estimator_module_only():
+    """``fit`` imports ``diff_diff.staggered`` without the package's ``__init__``, which runs on the first
+    attribute asked of ``diff_diff`` and gives the whole package with the same classes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, types, pandas as pd; from analysis.staggered_did import StaggeredDiD; "
+            "assert 'diff_diff' not in sys.modules; "
+            "df = pd.DataFrame(dict(id=[1, 1, 2, 2, 3, 3], t=[1, 2] * 3, g=[2, 2, 0, 0, 0, 0], "
+            "y=[0.0, 1.0, 0.1, 0.2, 0.3, 0.1])); StaggeredDiD(df, 'y', 'id', 't', 'g').fit(); "
+            "assert 'diff_diff.bacon' not in sys.modules and 'diff_diff.staggered' in sys.modules; "
+            "import diff_diff, diff_diff.staggered as st; "
+            "assert diff_diff.CallawaySantAnna is st.CallawaySantAnna and diff_diff.staggered is st; "
+            "assert 'diff_diff.bacon' in sys.modules and diff_diff.Bacon is diff_diff.BaconDecomposition; "
+            "assert type(diff_diff) is types.ModuleType")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
