@@ -389,7 +389,7 @@ def estimand_inputs(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFram
     study's panel and latent truths cut to the study window (``sim.studies.<study>.STUDY_WINDOW``, where
     ``study_sample`` cuts them) and the latent truths to the keys and ``SIGNAL_COLUMNS``. A few MB instead of
     the whole firm panel and latent table, so it can be taken from a run before the model is freed and the
-    estimators are imported. Imports no estimator; a table that cannot be cut is passed on whole."""
+    estimators are imported. Imports no estimator; a table without a numeric ``year`` is passed on whole."""
     import importlib
 
     from sim.studies.base import in_window
@@ -402,12 +402,11 @@ def estimand_inputs(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFram
             if name not in out:
                 continue
             df = out[name]
-            try:
-                if name.startswith("latent_"):
-                    df = df[[c for c in df.columns if c in keys or c in cols]]
-                out[name] = in_window(df, *mod.STUDY_WINDOW)
-            except Exception:  # noqa: BLE001 - study_estimands reports what is wrong with the table
-                pass
+            if "year" not in df.columns or not pd.api.types.is_numeric_dtype(df["year"]):
+                continue  # passed on whole: study_estimands names what is wrong with it
+            if name.startswith("latent_"):
+                df = df[[c for c in df.columns if c in keys or c in cols]]
+            out[name] = in_window(df, *mod.STUDY_WINDOW)
     return out
 
 

@@ -751,6 +751,19 @@ def _p3_table4_frame(panel, y, d, controls, entity, time, industry, instrument) 
     return df
 
 
+def _p3_table4_fits(panel, y, d, controls, entity, time, industry, instrument, k, caliper, cluster, full: bool):
+    """Table 4's fits: the Bartik 2SLS (with first stage and KP statistics if ``full``), the PSM ATT (if
+    ``full``, else only the matched sample) and the two-way FE on the matched sample."""
+    df = _p3_table4_frame(panel, y, d, controls, entity, time, industry, instrument)
+    iv = IV2SLS(df, y, d, instrument, list(controls), entity=entity, time=time, entity_effects=True,
+                time_effects=True, cluster=cluster).fit(diagnostics=full)
+    psm = PSM(df, d, list(controls), y, k=k, caliper=caliper)
+    att = psm.fit() if full else None
+    matched = att.extra["matched"] if full else psm.matched_sample()
+    psm_fe = TwoWayFE(matched, y, [d, *controls], entity, time, cluster=cluster).fit()
+    return iv, att, matched, psm_fe
+
+
 def p3_table4_coefficients(panel: pd.DataFrame, *, y: str = "EXPY", d: str = "IDC",
                            controls: Sequence[str] = P3_CONTROLS, entity: str = "firm_id", time: str = "year",
                            industry: str = "industry", instrument: str = "Bartik", k: int = 4,
@@ -758,11 +771,8 @@ def p3_table4_coefficients(panel: pd.DataFrame, *, y: str = "EXPY", d: str = "ID
     """The "IV second stage" and "PSM" columns of :func:`p3_table4` (same fits, same coefficients and
     errors) without what only the table reports: the first stage, the KP statistics, the PSM ATT with
     its standard error and the balance table. What the estimands read (``analysis.estimands``)."""
-    df = _p3_table4_frame(panel, y, d, controls, entity, time, industry, instrument)
-    iv = IV2SLS(df, y, d, instrument, list(controls), entity=entity, time=time, entity_effects=True,
-                time_effects=True, cluster=cluster).fit(diagnostics=False)
-    matched = PSM(df, d, list(controls), y, k=k, caliper=caliper).matched_sample()
-    psm_fe = TwoWayFE(matched, y, [d, *controls], entity, time, cluster=cluster).fit()
+    iv, _, _, psm_fe = _p3_table4_fits(panel, y, d, controls, entity, time, industry, instrument, k, caliper,
+                                       cluster, full=False)
     return {"IV second stage": iv, "PSM": psm_fe}
 
 
@@ -777,14 +787,9 @@ def p3_table4(panel: pd.DataFrame, *, y: str = "EXPY", d: str = "IDC", controls:
     a column. The PSM column matches 1:``k`` on a logit of the controls (nearest neighbour,
     with replacement), drops unmatched rows and re-runs the two-way FE on the matched sample.
     """
-    df = _p3_table4_frame(panel, y, d, controls, entity, time, industry, instrument)
-    iv = IV2SLS(df, y, d, instrument, list(controls), entity=entity, time=time, entity_effects=True,
-                time_effects=True, cluster=cluster).fit()
+    iv, att, matched, psm_fe = _p3_table4_fits(panel, y, d, controls, entity, time, industry, instrument, k,
+                                               caliper, cluster, full=True)
     first = iv.extra["first_stage"]
-    psm = PSM(df, d, list(controls), y, k=k, caliper=caliper)
-    att = psm.fit()
-    matched = att.extra["matched"]
-    psm_fe = TwoWayFE(matched, y, [d, *controls], entity, time, cluster=cluster).fit()
     cols = ["IV first stage", "IV second stage", "PSM"]
     results = {cols[0]: first, cols[1]: iv, cols[2]: psm_fe}
     rows = [(instrument, {cols[0]: instrument}), (d, {cols[1]: d, cols[2]: d})]

@@ -158,3 +158,14 @@ def test_estimators_are_centred_on_their_estimands_on_the_model_panels():
     v = validate("twfe,csdid", reps=8, design="model", seed=4)
     for _, r in v.summary.iterrows():
         assert abs(r["bias_z"]) < 3, (r["spec"], r["bias"], r["bias_mc_se"])
+
+
+def test_estimand_inputs_cut_to_the_window_and_pass_bad_tables_whole():
+    """Study tables are cut to the study window; one without a numeric year is handed on unchanged
+    (``study_estimands`` then names the problem) rather than failing the cut."""
+    lo, hi = cities.STUDY_WINDOW
+    panel = pd.DataFrame({"city_id": 1, "year": np.arange(lo - 3, hi + 4), "loggdp": 1.0})
+    bad = pd.DataFrame({"city_id": [1, 2], "year": ["x", "y"]})
+    out = E.estimand_inputs({"study_cities": panel, "latent_cities": bad, "summary": panel})
+    assert out["study_cities"]["year"].tolist() == list(range(lo, hi + 1))
+    assert out["latent_cities"] is bad and out["summary"] is panel

@@ -13,6 +13,7 @@ from analysis.replicate import (
     load_targets,
     p1_table4,
     p1_table5,
+    p3_table4_coefficients,
     p1_table8,
     p2_pivot,
     p2_threshold,
@@ -334,6 +335,15 @@ def test_p3_table3_4_recover_idc_effect(tables):
     assert fs.tstats["Bartik"] > 3 and t4.stats["KP rk Wald F"]["IV first stage"] > 10
     assert t4.results["PSM"].nobs == len(t4.details["matched"])
     assert t4.results["PSM"].nobs < t3.results["(2)"].nobs
+
+
+def test_p3_table4_coefficients_are_the_tables(tables, firm_panel):
+    """The estimands' light path gives table 4's second-stage and matched-FE fits exactly."""
+    light = p3_table4_coefficients(firm_panel)
+    for col in ("IV second stage", "PSM"):
+        full = tables["p3_table4"].results[col]
+        pd.testing.assert_series_equal(light[col].params, full.params, check_exact=True)
+        pd.testing.assert_series_equal(light[col].std_errors, full.std_errors, check_exact=True)
 
 
 def test_p3_mechanisms(tables, firm_panel):
