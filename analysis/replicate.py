@@ -758,8 +758,11 @@ def _p3_table4_fits(panel, y, d, controls, entity, time, industry, instrument, k
     iv = IV2SLS(df, y, d, instrument, list(controls), entity=entity, time=time, entity_effects=True,
                 time_effects=True, cluster=cluster).fit(diagnostics=full)
     psm = PSM(df, d, list(controls), y, k=k, caliper=caliper)
-    att = psm.fit() if full else None
-    matched = att.extra["matched"] if full else psm.matched_sample()
+    if full:
+        att = psm.fit()
+        matched = att.extra["matched"]
+    else:
+        att, matched = None, psm.matched_sample()
     psm_fe = TwoWayFE(matched, y, [d, *controls], entity, time, cluster=cluster).fit()
     return iv, att, matched, psm_fe
 

@@ -82,7 +82,8 @@ def limit_to_pipeline(model, dcs, unserved: np.ndarray) -> None:
 
 def refresh_share(dc, scale: float = 1.0) -> float:
     """Share of a data centre's servers refreshed to the frontier this year: ``refresh_rate`` scaled by
-    expected over break-even utilisation (capped at 1), so an idle campus does not buy new servers."""
+    expected over break-even utilisation (capped at 1), so an idle campus does not buy new servers, and
+    by ``scale`` (its pool's ``model.refresh_scale`` from ``limit_to_pipeline``)."""
     p = dc.model.params.datacentre
     return scale * p.refresh_rate * min(1.0, dc.expected_utilisation / p.target_utilisation)
 
