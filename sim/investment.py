@@ -10,8 +10,9 @@ are booked as ``headroom_cut_mw``). New data centres enter where demand goes uns
 designation, local governments of hub cluster cities compete for subsidised hub campuses at a
 rate that does not wait for demand and rises with the campuses their rivals opened last year (up to
 one per cluster city: the race saturates) (duplicate building), so hub capacity runs ahead of use
-until a pool's hub utilisation falls below ``hub_idle_floor``, when local budgets slow that pool's
-race, to a stop at half the floor; a campus is general or intelligent in proportion to its pool's hub
+until the pool's projected national utilisation (counting the campuses rivals open the same year)
+falls below ``hub_idle_floor``, when local budgets slow that pool's race, to a stop at half the
+floor; a campus is general or intelligent in proportion to its pool's hub
 utilisation (local governments bid for the kind of campus the clusters fill).
 """
 
@@ -66,7 +67,7 @@ def limit_to_pipeline(model, dcs, unserved: np.ndarray) -> None:
     p = model.params.datacentre
     y = model.year
     front = model.frontier_density(y + 1)
-    growth = (model.national_demand(y + 1) @ COMPAT) / np.maximum(model.national_demand(y) @ COMPAT, 1e-12)
+    growth = pool_demand_growth(model)
     served, kept, gain, planned = np.zeros((4, 2))
     for dc in dcs:
         served[dc.pool] += dc.served
@@ -78,6 +79,12 @@ def limit_to_pipeline(model, dcs, unserved: np.ndarray) -> None:
     model.refresh_scale = np.clip((wanted - kept) / np.maximum(gain, 1e-12), 0.0, 1.0)
     for dc in dcs:
         dc.planned_racks *= scale[dc.pool]
+
+
+def pool_demand_growth(model) -> np.ndarray:
+    """Next year's national demand over this year's, by pool (general, intelligent)."""
+    y = model.year
+    return (model.national_demand(y + 1) @ COMPAT) / np.maximum(model.national_demand(y) @ COMPAT, 1e-12)
 
 
 def refresh_share(dc, scale: float = 1.0) -> float:
@@ -94,11 +101,11 @@ def build(model) -> None:
     p = model.params.datacentre
     y = model.year
     front = model.frontier_density(y + 1)
-    u_hub = hub_pool_utilisation(model)
+    hub_load, pool_load_now = pool_load(model, hubs_only=True), pool_load(model)
     for dc in list(model.dcs):
         refresh = refresh_share(dc, model.refresh_scale[dc.pool])
         dc.grow(dc.planned_racks, front[dc.pool], model.new_pue(y, dc.province), refresh, p.retirement_rate)
-    enter(model, front, model.pool_unserved, u_hub)
+    enter(model, front, model.pool_unserved, hub_load, pool_load_now[0])
 
 
 def grid_headroom_mw(model, pre) -> np.ndarray:
@@ -118,11 +125,16 @@ def peak_reserve_mw(avail_mw: np.ndarray, load_mw: np.ndarray) -> np.ndarray:
     return avail_mw.reshape(avail_mw.shape[0], -1)[rows, peak] - flat_load[rows, peak]
 
 
-def enter(model, front: np.ndarray, pool_unserved: np.ndarray, u_hub: np.ndarray) -> None:
+def enter(model, front: np.ndarray, pool_unserved: np.ndarray, hub_load: tuple[np.ndarray, np.ndarray],
+          pool_work: np.ndarray) -> None:
     """New data centres: where demand goes unserved (restricted to cluster cities after designation
-    under hub-only approval), and subsidised hub campuses in every cluster city after designation,
-    each pool's campuses slowed once its hub utilisation ``u_hub`` is below the idle floor (linearly, to
-    none at half the floor) and each campus's pool drawn in proportion to the pools' ``u_hub``."""
+    under hub-only approval), and subsidised hub campuses in every cluster city after designation.
+    A campus is built with a probability that falls linearly from 1 to 0 as its pool's projected
+    utilisation falls from ``hub_idle_floor`` to half of it: this year's work of the pool nationally
+    (``pool_work``, busy PFLOPS, plus unserved demand) grown with demand, over next year's pool
+    capacity with the campuses rivals opened so far this year and the campus itself, so budgets see
+    the pipeline and one another. A campus's pool is drawn in proportion to the pools' hub
+    utilisation this year (``hub_load`` = busy and installed hub PFLOPS by pool)."""
     p = model.params.datacentre
     y = model.year
     nat = model.national_demand(y)
@@ -147,8 +159,14 @@ def enter(model, front: np.ndarray, pool_unserved: np.ndarray, u_hub: np.ndarray
     if model.hubs_active:
         clusters = model.world.cluster_city_ids
         race = 1.0 + p.hub_race * min(model.hub_builds / len(clusters), 1.0)
-        slow = np.clip(2.0 * u_hub / p.hub_idle_floor - 1.0, 0.0, 1.0)
+        hub_work, hub_cap = hub_load
+        u_hub = np.where(hub_cap > 0, hub_work / np.maximum(hub_cap, 1e-12), 1.0)
         ai_odds = u_hub[INTELLIGENT] / max(u_hub.sum(), 1e-12)
+        expected = ((pool_work + pool_unserved.sum(axis=0) / snapshots.HOURS_PER_YEAR)
+                    * pool_demand_growth(model) ** p.hub_lookahead_years)
+        cap_next = np.zeros(2)
+        for dc in model.dcs:
+            cap_next[dc.pool] += dc.pflops
         built = 0
         for city in clusters:
             city = int(city)
@@ -158,21 +176,25 @@ def enter(model, front: np.ndarray, pool_unserved: np.ndarray, u_hub: np.ndarray
             rate = p.hub_entry_per_cluster * (1.0 + p.hub_subsidy_entry_boost * model.config.west_capex_subsidy * resource) * race
             for _ in range(int(h.poisson(rate))):
                 pool = INTELLIGENT if h.random() < ai_odds else GENERAL
-                if h.random() < slow[pool]:
-                    new_dc(model, city, prov, ("general", "intelligent")[pool], p.hub_new_racks * size_scale, front)
+                racks = p.hub_new_racks * size_scale
+                u_next = expected[pool] / (cap_next[pool] + racks * front[pool])
+                if h.random() < np.clip(2.0 * u_next / p.hub_idle_floor - 1.0, 0.0, 1.0):
+                    new_dc(model, city, prov, ("general", "intelligent")[pool], racks, front)
+                    cap_next[pool] += racks * front[pool]
                     built += 1
         model.hub_builds = built
 
 
-def hub_pool_utilisation(model) -> np.ndarray:
-    """This year's utilisation of hub data centres by pool (served over capacity; 1 where a pool has none yet)."""
-    served = np.zeros(2)
+def pool_load(model, hubs_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """This year's busy capacity (utilisation x PFLOPS) and installed capacity (PFLOPS) by pool, of
+    every serving data centre or of hub campuses only."""
+    work = np.zeros(2)
     cap = np.zeros(2)
     for dc in model.dcs:
-        if dc.hub and dc.build_year <= model.year:
-            served[dc.pool] += dc.utilisation * dc.pflops
+        if (dc.hub or not hubs_only) and dc.build_year <= model.year:
+            work[dc.pool] += dc.utilisation * dc.pflops
             cap[dc.pool] += dc.pflops
-    return np.where(cap > 0, served / np.maximum(cap, 1e-12), 1.0)
+    return work, cap
 
 
 def new_dc(model, city: int, prov: int, kind: str, racks: float, front: np.ndarray) -> DataCentre:

@@ -89,38 +89,63 @@ def test_macro_facts(summary):
     assert summary.loc[2023, "racks_million"] == pytest.approx(8.1, rel=0.10)
 
 
-def test_hub_race_stops_for_an_idle_pool():
-    """Local governments stop opening campuses of a pool whose hubs run below half the idle floor,
-    and open campuses of a pool that is fully used (demand-led entry switched off)."""
-    m = SuanLiModel(ModelConfig(end_year=2023, studies=(), parameter_overrides={"datacentre.entry_rate": 0.0}), seed=0).run()
+def _race(m, pool_work, hub_util=(1.0, 1.0)):
+    """Run this year's hub race of a finished model again with the given national pool work (busy
+    PFLOPS) and hub utilisation by pool; return the new hub campuses, which are then removed."""
+    m.hub_builds = 0
     before = {dc.unique_id for dc in m.dcs}
-    n_new = {}
+    investment.enter(m, m.frontier_density(m.year + 1), np.zeros_like(m.pool_unserved),
+                     (np.asarray(hub_util, float), np.ones(2)), np.asarray(pool_work, float))
+    new = [dc for dc in m.dcs if dc.unique_id not in before and dc.hub]
+    for dc in new:
+        dc.remove()
+    return new
+
+
+@pytest.fixture(scope="module")
+def race_model():
+    return SuanLiModel(ModelConfig(end_year=2023, studies=(), parameter_overrides={"datacentre.entry_rate": 0.0}), seed=0).run()
+
+
+def _pool_capacity(m):
+    return np.bincount([dc.pool for dc in m.dcs], weights=[dc.pflops for dc in m.dcs], minlength=2)
+
+
+def test_hub_race_stops_for_an_idle_pool(race_model):
+    """Local governments open no campus of a pool with no work to fill it and keep opening campuses
+    of a pool whose projected work far exceeds its capacity (demand-led entry switched off)."""
+    m = race_model
+    busy = 100.0 * _pool_capacity(m)
     for idle in (0, 1):
-        u_hub = np.ones(2)
-        u_hub[idle] = 0.25 * m.params.datacentre.hub_idle_floor
-        investment.enter(m, m.frontier_density(m.year + 1), np.zeros_like(m.pool_unserved), u_hub)
-        new = [dc for dc in m.dcs if dc.unique_id not in before and dc.hub]
-        n_new[idle] = np.bincount([dc.pool for dc in new], minlength=2)
-        before |= {dc.unique_id for dc in new}
-    assert n_new[0][0] == 0 and n_new[0][1] > 0
-    assert n_new[1][1] == 0 and n_new[1][0] > 0
+        work = busy.copy()
+        work[idle] = 0.0
+        n_new = np.bincount([dc.pool for dc in _race(m, work)], minlength=2)
+        assert n_new[idle] == 0 and n_new[1 - idle] > 0, n_new
 
 
-def test_hub_campuses_follow_the_better_used_pool():
-    """Above the idle floor the race does not slow, but a campus is intelligent in proportion to that
-    pool's hub utilisation: the same draws give the same number of campuses and fewer intelligent ones
-    when the intelligent hubs are less used."""
-    m = SuanLiModel(ModelConfig(end_year=2023, studies=(), parameter_overrides={"datacentre.entry_rate": 0.0}), seed=0).run()
-    floor = m.params.datacentre.hub_idle_floor
-    counts, builds = [], m.hub_builds
-    for u_ai in (1.0, floor):
-        m.hub_builds = builds
-        before = {dc.unique_id for dc in m.dcs}
-        investment.enter(m, m.frontier_density(m.year + 1), np.zeros_like(m.pool_unserved), np.array([1.0, u_ai]))
-        new = [dc for dc in m.dcs if dc.unique_id not in before and dc.hub]
-        counts.append(np.bincount([dc.pool for dc in new], minlength=2))
-        for dc in new:
-            dc.remove()
+def test_hub_race_reads_the_pipeline(race_model):
+    """No campus takes its pool's projected utilisation (work grown over the look-ahead, over next
+    year's capacity with the campuses rivals opened this year) below half the idle floor, and a pool
+    near that point gets fewer campuses than a busy one from the same draws."""
+    m = race_model
+    p = m.params.datacentre
+    cap = _pool_capacity(m)
+    growth = investment.pool_demand_growth(m) ** p.hub_lookahead_years
+    work = 0.6 * p.hub_idle_floor * cap / growth
+    near = _race(m, work)
+    busy = _race(m, 100.0 * cap)
+    added = np.bincount([dc.pool for dc in near], weights=[dc.pflops for dc in near], minlength=2)
+    assert np.all(work * growth / (cap + added) >= 0.5 * p.hub_idle_floor - 1e-12)
+    assert 0 < len(near) < len(busy)
+
+
+def test_hub_campuses_follow_the_better_used_pool(race_model):
+    """Where the race does not slow, a campus is intelligent in proportion to that pool's hub
+    utilisation: the same draws give the same number of campuses and fewer intelligent ones when the
+    intelligent hubs are less used."""
+    m = race_model
+    busy = 100.0 * _pool_capacity(m)
+    counts = [np.bincount([dc.pool for dc in _race(m, busy, (1.0, u_ai))], minlength=2) for u_ai in (1.0, 0.5)]
     assert counts[0].sum() == counts[1].sum() > 0
     assert counts[1][1] < counts[0][1]
 

@@ -29,7 +29,7 @@ W = inverse-distance ``geo`` weights of ``sim.network`` on the 30, re-row-normal
   + m_c (W DF_qual - qual_pre) (knowledge carried through the network), Lambda = size baseline
   x exp(zeta). Each event is an invention patent (quality) with probability pi, else a utility
   or design patent (quantity).
-* **TFP** (eq. 13-17): lnTFP_t = beta0 + mu_i + beta2 lnTFP_t-1 + g ln(N/Lambda)
+* **TFP** (eq. 13-17): lnTFP_t = beta0 + delta (t - t_ref) + mu_i + beta2 lnTFP_t-1 + g ln(N/Lambda)
   + phi_q p_q + phi_c p_c + sum theta_P p (W DF - ref) + phi_K tau_K + phi_L tau_L
   + sum theta_tau tau (W DF - ref) + Z'gamma + eps, p = ln patents - ref.
   Mapping: ln N = ln lambda + O(lambda^-1/2) and ln patents = ln N + const, so with
@@ -179,6 +179,7 @@ class ProvinceMechanism:
 
         inn_q, inn_c = np.log(np.maximum(Pq, 1) / gdp), np.log(np.maximum(Pc, 1) / gdp)
         x, innov = tfp_drivers(p, ln_n_rel, inn_q, inn_c, nq, nc, tau[0], tau[1], Z, self.mu, eps)
+        x = x + p.tfp_drift * (year - p.translog_t_ref)
         if first:
             self.lag = (x - eps) / (1.0 - p.beta2)
             self.lnZ = innov / (1.0 - p.beta2)
