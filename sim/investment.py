@@ -10,10 +10,10 @@ are booked as ``headroom_cut_mw``). New data centres enter where demand goes uns
 designation, local governments of hub cluster cities compete for subsidised hub campuses at a
 rate that does not wait for demand and rises with the campuses their rivals opened last year (up to
 one per cluster city: the race saturates) (duplicate building), so hub capacity runs ahead of use
-until the pool's projected national utilisation (counting the campuses rivals open the same year)
-falls below ``hub_idle_floor``, when local budgets slow that pool's race, to a stop at half the
-floor; a campus is general or intelligent in proportion to its pool's hub
-utilisation (local governments bid for the kind of campus the clusters fill).
+until the pool's national utilisation, projected ``hub_lookahead_years`` ahead and counting the
+campuses rivals open the same year, falls below ``hub_idle_floor``, when local budgets slow that
+pool's race, to a stop at half the floor; a campus is general or intelligent in proportion to its
+pool's hub utilisation (local governments bid for the kind of campus the clusters fill).
 """
 
 from __future__ import annotations
@@ -101,11 +101,11 @@ def build(model) -> None:
     p = model.params.datacentre
     y = model.year
     front = model.frontier_density(y + 1)
-    hub_load, pool_load_now = pool_load(model, hubs_only=True), pool_load(model)
+    hub_load, (pool_work, _) = pool_load(model, hubs_only=True), pool_load(model)
     for dc in list(model.dcs):
         refresh = refresh_share(dc, model.refresh_scale[dc.pool])
         dc.grow(dc.planned_racks, front[dc.pool], model.new_pue(y, dc.province), refresh, p.retirement_rate)
-    enter(model, front, model.pool_unserved, hub_load, pool_load_now[0])
+    enter(model, front, model.pool_unserved, hub_load, pool_work)
 
 
 def grid_headroom_mw(model, pre) -> np.ndarray:
