@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import textwrap
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from sim import snapshots
-from sim.market import KINDS, AccountingError, Assignment, SchedulingProblem, check_assignment, node_use, total_cost
+from sim.market import COMPAT, KINDS, POOLS, AccountingError, Assignment, SchedulingProblem, check_assignment, node_use, total_cost
 from sim.measurement import weighted_quantile
 from sim.policies import REGISTRY, SchedulingPolicy, make_policy
 
@@ -115,6 +116,30 @@ def capture_problems(config, seed: int, year: int) -> list[SchedulingProblem]:
             if getattr(p, "energy_kwh", None) is None and kwh is not None:
                 p.energy_kwh = np.repeat(kwh[:, :, None], p.capacity.shape[2], axis=2)
     return problems
+
+
+def east_balance(problems: list[SchedulingProblem]) -> dict[str, float]:
+    """Eastern demand over eastern capacity per pool, summed over the days (PFLOP-h / PFLOP-h): above 1,
+    the east cannot serve its own work of that pool and a policy that keeps work at home leaves some unserved."""
+    out = {}
+    for j, pool in enumerate(POOLS):
+        kinds = problems[0].compat[:, j] if problems else COMPAT[:, j]
+        dem = sum(float(p.demand[p.region == "east"][:, kinds].sum()) for p in problems)
+        cap = sum(float(p.capacity[p.region == "east", j].sum()) for p in problems)
+        out[pool] = dem / cap if cap > 0 else float("inf")
+    return out
+
+
+def orderings(table: pd.DataFrame) -> dict[str, str]:
+    """The bench's three findings: the policy with the lowest total cost; the lowest carbon among those
+    serving the most work; the most unserved plus SLA-violating work among the price-inelastic policies."""
+    t = table.set_index("policy")
+    full = t[t["served_pflop_h"] >= t["served_pflop_h"].max() * (1 - 1e-9)]
+    inelastic = t[~t["price_elastic"].astype(bool)]
+    return {"lowest total cost": str(t["total_cost_cny"].idxmin()),
+            "lowest carbon among those serving the most work": str(full["carbon_t"].idxmin()),
+            "most unserved + SLA-violating work (price-inelastic)":
+                str((inelastic["unserved_share"] + inelastic["sla_violation_share"]).idxmax())}
 
 
 def soften(problem: SchedulingProblem, share: float | None) -> SchedulingProblem:
@@ -255,8 +280,9 @@ def figure(table: pd.DataFrame, path: Path, source: str) -> None:
     fig.suptitle("Scheduling policies on identical fixed problems (red: lowest)", fontsize=14)
     if elastic.any():
         source += "  * price-elastic: leaves work unserved by choice when it is worth less than its price."
-    fig.text(0.01, 0.005, source, fontsize=8, color="#555555")
-    fig.tight_layout(rect=(0, 0.02, 1, 0.97))
+    lines = textwrap.wrap(source, 210)
+    fig.text(0.01, 0.005, "\n".join(lines), fontsize=8, color="#555555")
+    fig.tight_layout(rect=(0, 0.02 * len(lines), 1, 0.97))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -275,8 +301,10 @@ def write_bench(table: pd.DataFrame, out: str | Path, meta: dict) -> Path:
     try:
         table.to_parquet(tmp / "policies.parquet", index=False)
         table.to_csv(tmp / "policies.csv", index=False, float_format="%.10g")
+        balance = ", ".join(f"{k} {v:.2f}" for k, v in meta.get("east_demand_to_capacity", {}).items())
         source = (f"Source: SuanLi policies bench, scenario {meta['scenario']}, seed {meta['seed']}, year {meta['year']}; "
-                  f"{meta['days']} representative days held fixed; latency bounds {meta['latency']}.")
+                  f"{meta['days']} representative days held fixed; latency bounds {meta['latency']}"
+                  + (f"; eastern demand / eastern capacity: {balance}." if balance else "."))
         figure(table, tmp / "policies.png", source)
         files = ["policies.parquet", "policies.csv", "policies.png"]
         info = {**meta, "files": sorted(files)}
@@ -326,7 +354,8 @@ def cmd_policies(args) -> int:
         raise UsageError(str(err)) from None
     meta = {"scenario": scenario.name, "scenario_file": scenario.source, "seed": seed, "year": args.year,
             "days": len(problems), "latency": "hard" if share is None else f"soft, penalty {share:g} x value",
-            "policies": names, "wall_seconds": round(time.perf_counter() - t0, 3)}
+            "policies": names, "east_demand_to_capacity": east_balance(problems), "findings": orderings(table),
+            "wall_seconds": round(time.perf_counter() - t0, 3)}
     try:
         write_bench(table, out, meta)
     except BenchError as err:
@@ -339,6 +368,12 @@ def cmd_policies(args) -> int:
           f"latency {meta['latency']}; results in {out}")
     print(shown[cols].to_string(float_format=lambda v: f"{v:.4g}" if abs(v) >= 1e-12 else "0"))
     print("price_elastic: the policy leaves work unserved by choice when it is worth less than its price")
+    bal = meta["east_demand_to_capacity"]
+    print("eastern demand / eastern capacity over the days: " + ", ".join(f"{k} {v:.3f}" for k, v in bal.items())
+          + ("  (the east is short of its own demand)" if max(bal.values()) > 1 else
+             "  (the east can serve its own demand: keeping work at home costs little unserved work)"))
+    for what, name in meta["findings"].items():
+        print(f"{what}: {name}")
     return 0
 
 

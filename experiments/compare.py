@@ -36,6 +36,7 @@ KEY_METRICS = (
     "unserved_share",
     "sla_violation_share",
 )
+OUTCOME_METRICS = ("gdp_bn_cny", "lntfp_west_mean", "loggdp_cluster_cities_mean", "expy_adopters_mean")
 
 
 @dataclass
@@ -320,6 +321,8 @@ def cmd_compare(args) -> int:
     print(f"SuanLi compare: {', '.join(result.scenarios)} (baseline {result.baseline}), {len(seeds)} seeds, "
           f"{'paired t' if args.ci == 't' else 'bootstrap'} 95 % CI; report {report}")
     print(format_key_differences(result))
+    print("study outcomes (national GDP; means of the western provinces' lnTFP, the cluster cities' log GDP, adopters' EXPY):")
+    print(format_key_differences(result, metrics=OUTCOME_METRICS))
     for note in result.notes:
         print(f"note: {note}")
     return 0

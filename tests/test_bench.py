@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from experiments.bench import capture_problems, evaluate, run_bench, soften
+from experiments.bench import capture_problems, east_balance, evaluate, orderings, run_bench, soften
 from experiments.cli import main
 from experiments.scenario import load_scenario
 from sim.market import DEFERRABLE, GENERAL, INFERENCE, INTELLIGENT, TRAINING, Assignment, SchedulingProblem
@@ -69,6 +69,15 @@ def test_min_carbon_form_has_the_lowest_carbon(table):
     assert {"cost_min_lp", "carbon_aware"} <= set(peers.index)
     assert (c <= peers["carbon_t"] * (1 + 1e-9)).all(), peers["carbon_t"].sort_values()
     assert c < table.loc["carbon_aware", "carbon_t"] < table.loc["cost_min_lp", "carbon_t"]
+
+
+def test_the_printed_findings_are_the_orderings(state, table):
+    """What ``suanli policies`` prints and records: the east short of its own general work, and the three names."""
+    assert east_balance(state[1])["general"] > 1
+    assert orderings(table.reset_index()) == {
+        "lowest total cost": "cost_min_lp",
+        "lowest carbon among those serving the most work": "carbon_aware_min",
+        "most unserved + SLA-violating work (price-inelastic)": "local_first"}
 
 
 def test_local_first_leaves_the_most_work_unserved_or_late(table):
