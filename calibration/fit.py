@@ -353,8 +353,11 @@ class Objective:
         d = fit["diff"].to_numpy(float)
         return float(np.sum(np.where(np.isfinite(d), d * d, MISSING_PENALTY)))
 
-    def evaluate(self, values: Mapping[str, float], stage: str = "", with_report: bool = False) -> Evaluation:
-        """The objective at ``values``; ``with_report`` also computes the held-out rows (not in the distance)."""
+    def evaluate(self, values: Mapping[str, float], stage: str = "", with_report: bool = False,
+                 check_start: bool = True) -> Evaluation:
+        """The objective at ``values``; ``with_report`` also computes the held-out rows (not in the distance).
+        With ``check_start``, a breakdown at the first point of an empty log is an error (a search must start
+        where the model runs); a design that spans the bounds (a screen) passes False and gets NaN rows."""
         values = {k: float(v) for k, v in values.items()}
         key = self._key(values, with_report)
         hit = self.log.records.get(key)
@@ -367,7 +370,7 @@ class Objective:
         reps = self.simulate(values, with_report)
         secs = time.perf_counter() - t0
         errors = sorted({r["_error"] for r in reps.values() if "_error" in r})
-        if errors and first:
+        if errors and first and check_start:
             raise CalibrationError(f"the model breaks down at the first point evaluated ({errors[0]}); "
                                    "check the start values and bounds")
         tab = self.table(reps)

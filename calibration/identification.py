@@ -3,7 +3,8 @@
 ``morris_screen(objective)`` runs Morris' elementary-effects design (SALib) over the free
 parameters' boxes; every design point is one objective evaluation (R CRN replications, logged
 and cached like the fit's). Effects are expressed in *published SEs* of each target (10 % of the
-value without an SE) per full bound width of the parameter, so one table compares rows with
+value without an SE) per full width of the parameter's screened box (its bounds, or with ``span`` a
+share of their width around the committed value), so one table compares rows with
 different units. A parameter is **identified** when it moves some fitted target by at least
 ``IDENTIFIED_SE`` published SE across its box (mu*).
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -56,19 +57,33 @@ class MorrisResult:
         return self.mu_star.loc[fit].max(axis=0) >= threshold
 
 
-def morris_screen(objective, trajectories: int = 4, levels: int = 4, seed: int = 0) -> MorrisResult:
+def screen_box(p, span: float = 1.0) -> list[float]:
+    """The interval a screen varies ``p`` over: its bounds (``span`` = 1), or ``span`` of their width
+    centred on its start value and cut to the bounds (a screen of the neighbourhood of the fit)."""
+    if span >= 1.0:
+        return [p.lower, p.upper]
+    half = 0.5 * span * (p.upper - p.lower)
+    return [max(p.lower, p.start - half), min(p.upper, p.start + half)]
+
+
+def morris_screen(objective, trajectories: int = 4, levels: int = 4, seed: int = 0, span: float = 1.0) -> MorrisResult:
     """SALib Morris screen of ``objective.free`` on every target of ``objective`` ((k+1) x trajectories
-    evaluations)."""
+    evaluations) over each parameter's ``screen_box``."""
     from SALib.analyze import morris as morris_analyze
     from SALib.sample import morris as morris_sample
 
     free = objective.free
     if not free:
         raise ValueError("morris_screen: no free parameters")
-    problem = {"num_vars": len(free), "names": [p.name for p in free], "bounds": [[p.lower, p.upper] for p in free]}
+    if not 0.0 < span <= 1.0:
+        raise ValueError(f"span = {span}: must be in (0, 1]")
+    problem = {"num_vars": len(free), "names": [p.name for p in free], "bounds": [screen_box(p, span) for p in free],
+               "span": span}
     X = morris_sample.sample(problem, N=trajectories, num_levels=levels, seed=seed)
-    tables = [objective.evaluate(dict(zip(problem["names"], map(float, x))), "morris", with_report=True).table
+    tables = [objective.evaluate(dict(zip(problem["names"], map(float, x))), "morris", with_report=True,
+                                 check_start=False).table
               for x in X]
+    problem["broken"] = int(sum(not np.isfinite(t["sim_mean"].to_numpy(float)).any() for t in tables))
     ids = list(tables[0].index)
     scale = tables[0]["scale"]
     Y = np.array([(t["sim_mean"] / scale).to_numpy(float) for t in tables])
@@ -134,10 +149,10 @@ def heatmap(res: MorrisResult, path: Path) -> Path:
     ax.set_yticks(range(m.shape[0]), [f"{i}{' (held out)' if res.roles.get(i) != 'fit' else ''}" for i in m.index],
                   fontsize=6)
     ax.set_title("Morris screen: |effect| of each free parameter on each target\n"
-                 "mu* in published SEs per full bound width (log scale)\n"
+                 f"mu* in published SEs per full width of {_box_name(res.problem)} (log scale)\n"
                  "white = no effect, grey = not computed", fontsize=8)
     cb = fig.colorbar(im, ax=ax, fraction=0.04)
-    cb.set_label("mu* [published SE (10 % of value without SE) per bound width]", fontsize=7)
+    cb.set_label(f"mu* [published SE (10 % of value without SE) per width of {_box_name(res.problem)}]", fontsize=7)
     fig.text(0.01, 0.005, SOURCE + f"; {res.n_evaluations} design points", fontsize=5.5, color="0.3")
     from calibration.report import save_png
 
@@ -156,6 +171,19 @@ def joint_misfit(G: pd.DataFrame, diff: pd.Series, fit_ids) -> pd.Series:
     return after
 
 
+def _box_name(problem: Mapping[str, Any]) -> str:
+    span = float(problem.get("span", 1.0))
+    return "the bounds" if span >= 1.0 else f"the box (value ± {50 * span:g} % of the bound width)"
+
+
+def _box_text(problem: Mapping[str, Any]) -> str:
+    span = float(problem.get("span", 1.0))
+    if span >= 1.0:
+        return "the parameters' bounds"
+    return (f"a box around the committed values (each parameter's value ± {50 * span:g} % of its bound width, "
+            "cut to the bounds)")
+
+
 def write_identification(res: MorrisResult, out: str | Path, jacobian: pd.DataFrame | None = None,
                          objective=None, table: pd.DataFrame | None = None) -> dict[str, Path]:
     """Tables, heat map and the note (``identification.md``) in ``out``."""
@@ -169,15 +197,23 @@ def write_identification(res: MorrisResult, out: str | Path, jacobian: pd.DataFr
     fit_ids = list(res.roles[res.roles == "fit"].index)
     ident = res.identified()
     lines = ["# Identification of the free parameters", "",
-             f"Morris screen (SALib), {res.n_evaluations} design points over the parameters' bounds. Effects in "
-             "published SEs of the target (10 % of the value without SE) per full bound width; a parameter is "
-             f"identified when it moves some fitted target by at least {IDENTIFIED_SE:g} SE.", "",
+             f"Morris screen (SALib), {res.n_evaluations} design points over {_box_text(res.problem)}. Effects in "
+             "published SEs of the target (10 % of the value without SE) per full width of that box; a parameter is "
+             f"identified when it moves some fitted target by at least {IDENTIFIED_SE:g} SE."
+             + (f" {res.problem['broken']} of the {res.n_evaluations} points broke down (the model raised a numerical "
+                "error there, e.g. explosive lnTFP overflowing the patent counts); their steps are left out of the "
+                "effects." if res.problem.get("broken") else ""), "",
              f"![Morris heat map]({paths['heatmap'].name})", "", "## Which parameters move which targets", ""]
     for p in res.mu_star.columns:
         col = res.mu_star[p].dropna().sort_values(ascending=False)
         top = col[col >= IDENTIFIED_SE]
         moved = ", ".join(f"`{i}` ({v:.1f})" for i, v in top.head(6).items()) or "no target by 1 SE"
-        lines.append(f"- `{p}`: {'identified' if ident[p] else '**not identified**'}; moves {moved}")
+        if col.empty:
+            lines.append(f"- `{p}`: **not screened**: each of its steps touched a point that broke down")
+            continue
+        gaps = int(res.mu_star[p].isna().sum())
+        gap = f" (not screened on {gaps} targets: their steps touched a point that broke down)" if gaps else ""
+        lines.append(f"- `{p}`: {'identified' if ident[p] else '**not identified**'}; moves {moved}{gap}")
     lines += ["", "## Targets no free parameter moves by 1 SE", ""]
     unmoved = [i for i in res.mu_star.index if not (res.mu_star.loc[i] >= IDENTIFIED_SE).any()]
     lines += [f"- `{i}`" + (f": {KNOWN_CONFLICTS[i]}" if i in KNOWN_CONFLICTS else "") for i in unmoved] or ["- none"]

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from sim import snapshots
-from sim.market import COMPAT, KINDS, POOLS, AccountingError, Assignment, SchedulingProblem, check_assignment, node_use, total_cost
+from sim.market import KINDS, POOLS, AccountingError, Assignment, SchedulingProblem, check_assignment, node_use, total_cost
 from sim.measurement import weighted_quantile
 from sim.policies import REGISTRY, SchedulingPolicy, make_policy
 
@@ -123,8 +123,7 @@ def east_balance(problems: list[SchedulingProblem]) -> dict[str, float]:
     the east cannot serve its own work of that pool and a policy that keeps work at home leaves some unserved."""
     out = {}
     for j, pool in enumerate(POOLS):
-        kinds = problems[0].compat[:, j] if problems else COMPAT[:, j]
-        dem = sum(float(p.demand[p.region == "east"][:, kinds].sum()) for p in problems)
+        dem = sum(float(p.demand[p.region == "east"][:, p.compat[:, j]].sum()) for p in problems)
         cap = sum(float(p.capacity[p.region == "east", j].sum()) for p in problems)
         out[pool] = dem / cap if cap > 0 else float("inf")
     return out

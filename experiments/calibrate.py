@@ -65,6 +65,8 @@ def _setup(args):
         raise _usage(f"--workers {args.workers}: must be at least 1")
     if args.budget is not None and args.budget < 1:
         raise _usage(f"--budget {args.budget}: must be at least 1 evaluation")
+    if not 0 < args.span <= 1:
+        raise _usage(f"--span {args.span}: must be in (0, 1] (a share of each parameter's bound width)")
     if args.tolerance <= 0:
         raise _usage(f"--tolerance {args.tolerance}: must be positive (a relative tolerance, e.g. 0.10)")
     hold = fit.parse_ids(args.hold_out, targets.index, "--hold-out")
@@ -216,7 +218,7 @@ def _recover(args, obj, out: Path) -> int:
 def _identify(args, obj, out: Path) -> int:
     from calibration import identification as ident
 
-    res = ident.morris_screen(obj, trajectories=args.trajectories, seed=args.seed)
+    res = ident.morris_screen(obj, trajectories=args.trajectories, seed=args.seed, span=args.span)
     jac = None
     if args.at_optimum:
         info = json.loads((out / "calibration.json").read_text()) if (out / "calibration.json").is_file() else None
@@ -257,6 +259,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--fit-dir", help="with --report: directory of the fit whose times to show")
     p.add_argument("--identify", action="store_true", help="Morris screen of the free parameters on every target")
     p.add_argument("--trajectories", type=int, default=4, help="Morris trajectories (default 4)")
+    p.add_argument("--span", type=float, default=1.0,
+                   help="with --identify: screen each parameter over this share of its bound width centred on its "
+                        "committed value (default 1: the whole bounds)")
     p.add_argument("--at-optimum", action="store_true", help="with --identify: also the Jacobian at the fit in --out")
     p.add_argument("--recover", action="store_true", help="parameter recovery: pseudo-targets at the file's "
                                                           "values, fit from another start, compare")

@@ -334,6 +334,27 @@ def test_morris_screen_finds_the_known_structure(tmp_path, monkeypatch):
     assert "- none in the linear approximation" in note
 
 
+def test_morris_screen_of_a_neighbourhood_reports_effects_per_box_width(tmp_path, monkeypatch):
+    """``span`` screens value +- span/2 of each bound width (cut to the bounds): on the linear model the
+    effects scale with the box, and the note says which box was screened."""
+    from calibration import identification as ident
+
+    monkeypatch.setattr(fit, "_task", fake_task([]))
+    obj = _objective(tmp_path, log=False)
+    a, b = obj.free
+    assert ident.screen_box(a, 0.2) == pytest.approx([a.start - 0.09, a.start + 0.09])
+    assert ident.screen_box(b, 0.8)[0] == b.lower  # cut to the bound
+    res = ident.morris_screen(obj, trajectories=3, levels=4, seed=1, span=0.2)
+    box = np.diff(ident.screen_box(a, 0.2))[0]
+    assert res.mu_star.at["p3_idc_fe", FREE[0]] == pytest.approx(0.5 * box / 0.01, rel=1e-9)
+    X = np.array(res.problem["bounds"])
+    assert (X[:, 1] - X[:, 0] < np.array([a.upper - a.lower, b.upper - b.lower])).all()
+    note = ident.write_identification(res, tmp_path / "id", objective=obj)["note"].read_text()
+    assert "± 10 % of its bound width" in note and res.problem["broken"] == 0
+    with pytest.raises(ValueError, match="span"):
+        ident.morris_screen(obj, span=0.0)
+
+
 def test_joint_misfit_names_rows_one_parameter_cannot_meet_together():
     from calibration import identification as ident
 
@@ -346,7 +367,8 @@ def test_joint_misfit_names_rows_one_parameter_cannot_meet_together():
 
 def test_a_point_where_the_model_breaks_down_is_penalised_not_fatal(monkeypatch):
     """A replication that raises a numerical error gives NaN statistics (penalised distance) once the
-    fit is under way; at the very first point it is a one-line CalibrationError."""
+    fit is under way; at the very first point of a search it is a one-line CalibrationError, and for a
+    screen over the bounds (``check_start=False``) a penalised point like any other."""
     import calibration.fastpath as fp
 
     calls = {"n": 0}
@@ -359,6 +381,10 @@ def test_a_point_where_the_model_breaks_down_is_penalised_not_fatal(monkeypatch)
     obj = fit.Objective(["p4_racks_2023_million"], [], reps=1)
     with pytest.raises(fit.CalibrationError, match="breaks down at the first point"):
         obj.evaluate({"datacentre.invest_speed": 1.0})
+    screen = fit.Objective(["p4_racks_2023_million"], [], reps=1)
+    first = screen.evaluate({"datacentre.invest_speed": 0.0}, "morris", check_start=False)  # a corner of the bounds
+    assert first.distance == fit.MISSING_PENALTY and np.isnan(first.table.loc["p4_racks_2023_million", "sim_mean"])
+    calls["n"] = 1
     obj.log.records["seen"] = {}
     ev = obj.evaluate({"datacentre.invest_speed": 1.1})
     assert calls["n"] == 2 and ev.distance == fit.MISSING_PENALTY
