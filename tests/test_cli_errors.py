@@ -35,6 +35,8 @@ SCENARIOS = {
     "opts.toml": "[policy.options.cheapest]\nx = 1\n",
     "empty.toml": "",
     "pue.toml": '[parameters]\n"datacentre.pue_2023" = 0.5\n',
+    "explosive.toml": ('[scenario]\nend_year = 2012\n[parameters]\n"province_economy.alpha_qty" = 1.0\n'
+                       '"province_economy.beta1_qty" = 1.0\n"province_economy.df_qty_shift" = -40.0\n'),
     "pue_neg.toml": '[parameters]\n"datacentre.pue_2023" = -1.0\n',
     "count.toml": '[parameters]\n"firm.count_2017" = 10.5\n',
     "relation.toml": '[parameters]\n"city_economy.threshold_low_yi" = 3000.0\n',
@@ -51,6 +53,7 @@ def _closed_port() -> int:
 
 CASES = [
     # (argv, words the one line must contain)
+    (["run", "--scenario", "explosive.toml", "--out", "res"], ["year 2008", "patent rate", "explosive"]),
     (["run", "--out", "user"], ["--out = 'user'", "SuanLi did not write", "a.csv"]),
     (["run", "--out", "keep.txt"], ["--out = 'keep.txt'", "is a file"]),
     (["run", "--out", "."], ["--out = '.'", "not the current directory"]),

@@ -16,7 +16,7 @@ from scipy.stats import chi2
 from analysis.nvar import NVAR
 from calibration.params import DEFAULT_PATH, load_parameters
 from recovery import assert_within
-from sim.studies.provinces import INDICATORS, simulate_synthetic, study_sample
+from sim.studies.provinces import INDICATORS, EconomyDiverged, ProvinceMechanism, simulate_synthetic, study_sample
 
 CAL = load_parameters().province_economy
 CTRL = ["Z0", "Z1", "Z2", "Z3", "Z4", "Z5s"]
@@ -164,6 +164,18 @@ def test_tfp_drift_accumulates_through_the_lag():
     assert np.max(np.abs(diff - moved["year"].map(path).to_numpy())) < 1e-12
     for col in ("patents_qty", "tau_K", "eps"):
         assert np.array_equal(base[col].to_numpy(), moved[col].to_numpy()), col
+
+
+def test_an_explosive_economy_is_named_not_left_to_overflow():
+    """GDP beyond any plausible range, or a patent rate numpy's Poisson cannot draw, raise EconomyDiverged
+    naming the year and the variable (a user's parameters get one line, a calibration point a NaN)."""
+    m = ProvinceMechanism(prov_par(), np.random.default_rng(0), K0=np.full(3, 1000.0), L_anchor=np.full(3, 100.0))
+    z, Z = np.zeros(3), np.zeros((6, 3))
+    with pytest.raises(EconomyDiverged, match=r"year 2010: province GDP reached 1e\+08 bn CNY"):
+        m.advance(2010, z, z, z, z, Z, np.array([1e3, 1e3, 1e8]))
+    with pytest.raises(EconomyDiverged, match=r"year 2011: the patent rate .* reached exp\(\d+"):
+        m.advance(2011, z + 1e4, z, z, z, Z, np.full(3, 1e3))
+    assert issubclass(EconomyDiverged, ValueError)
 
 
 def test_synthetic_frontier_truth():

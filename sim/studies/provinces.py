@@ -117,6 +117,15 @@ def tfp_drivers(p, ln_n_rel, inn_q, inn_c, nq, nc, tau_k, tau_l, Z, mu, eps):
     return p.beta0 + mu + innov + dist + ctrl + eps, innov
 
 
+GDP_CEILING_BN = 1e7
+LN_PATENT_RATE_CEILING = 40.0
+
+
+class EconomyDiverged(ValueError):
+    """The province economy left every plausible range (an explosive combination of structural
+    parameters, e.g. strong spillovers with a small ``df_qty_scale``); names the year and the variable."""
+
+
 class ProvinceMechanism:
     """Distortions, innovation, TFP, output and frontier of n units, advanced one year at a time.
 
@@ -150,6 +159,10 @@ class ProvinceMechanism:
         controls Z (6 x n, seed units) and nominal GDP (bn CNY)."""
         p, rng, n, ld = self.p, self.rng, self.n, self.load
         gdp = np.asarray(gdp, float)
+        if not (np.isfinite(gdp).all() and gdp.max() < GDP_CEILING_BN):
+            raise EconomyDiverged(f"year {year}: province GDP reached {np.nanmax(gdp):.3g} bn CNY (above {GDP_CEILING_BN:g} "
+                                  "or not finite): the structural parameters make the economy explosive (lnTFP -> GDP -> "
+                                  "compute -> DF -> lnTFP); lower the spillovers or raise province_economy.df_qty_scale")
         first = self.lag is None
         if first:
             self._first(gdp)
@@ -170,6 +183,10 @@ class ProvinceMechanism:
         ln_m = ld.m_qty * nq + ld.m_qual * (nc - p.qual_pre)
         ln_base = self.ln_lambda0 + p.patents_gdp_elasticity_t * (np.log(gdp) - self.ln_gdp0)
         ln_lam = ln_base + p.innov_u1 * ln_b + p.innov_u2 * ln_m + zeta
+        if not ln_lam.max() < LN_PATENT_RATE_CEILING:
+            raise EconomyDiverged(f"year {year}: the patent rate of the innovation equation reached exp({np.nanmax(ln_lam):.1f}) "
+                                  f"(above exp({LN_PATENT_RATE_CEILING:g}) or not finite): the structural parameters make "
+                                  "innovation explosive (province_economy.innov_u1/u2, patents_gdp_elasticity_t, DF scale)")
         lam = np.exp(ln_lam)
         N = rng.poisson(lam)
         pi = expit(logit(p.invention_share) + self.pi_between + pi_w)
