@@ -149,10 +149,10 @@ def heatmap(res: MorrisResult, path: Path) -> Path:
     ax.set_yticks(range(m.shape[0]), [f"{i}{' (held out)' if res.roles.get(i) != 'fit' else ''}" for i in m.index],
                   fontsize=6)
     ax.set_title("Morris screen: |effect| of each free parameter on each target\n"
-                 f"mu* in published SEs per full width of {_box_name(res.problem)} (log scale)\n"
+                 f"mu* in published SEs per full width of {_box_text(res.problem, short=True)} (log scale)\n"
                  "white = no effect, grey = not computed", fontsize=8)
     cb = fig.colorbar(im, ax=ax, fraction=0.04)
-    cb.set_label(f"mu* [published SE (10 % of value without SE) per width of {_box_name(res.problem)}]", fontsize=7)
+    cb.set_label(f"mu* [published SE (10 % of value without SE) per width of {_box_text(res.problem, short=True)}]", fontsize=7)
     fig.text(0.01, 0.005, SOURCE + f"; {res.n_evaluations} design points", fontsize=5.5, color="0.3")
     from calibration.report import save_png
 
@@ -171,15 +171,13 @@ def joint_misfit(G: pd.DataFrame, diff: pd.Series, fit_ids) -> pd.Series:
     return after
 
 
-def _box_name(problem: Mapping[str, Any]) -> str:
-    span = float(problem.get("span", 1.0))
-    return "the bounds" if span >= 1.0 else f"the box (value ± {50 * span:g} % of the bound width)"
-
-
-def _box_text(problem: Mapping[str, Any]) -> str:
+def _box_text(problem: Mapping[str, Any], short: bool = False) -> str:
+    """What a screen varied its parameters over, for the note (``short`` for the figure)."""
     span = float(problem.get("span", 1.0))
     if span >= 1.0:
-        return "the parameters' bounds"
+        return "the bounds" if short else "the parameters' bounds"
+    if short:
+        return f"the box (value ± {50 * span:g} % of the bound width)"
     return (f"a box around the committed values (each parameter's value ± {50 * span:g} % of its bound width, "
             "cut to the bounds)")
 
@@ -200,8 +198,8 @@ def write_identification(res: MorrisResult, out: str | Path, jacobian: pd.DataFr
              f"Morris screen (SALib), {res.n_evaluations} design points over {_box_text(res.problem)}. Effects in "
              "published SEs of the target (10 % of the value without SE) per full width of that box; a parameter is "
              f"identified when it moves some fitted target by at least {IDENTIFIED_SE:g} SE."
-             + (f" {res.problem['broken']} of the {res.n_evaluations} points broke down (the model raised a numerical "
-                "error there, e.g. explosive lnTFP overflowing the patent counts); their steps are left out of the "
+             + (f" {res.problem['broken']} of the {res.n_evaluations} points broke down (the run stopped there, "
+                "e.g. on an explosive economy); their steps are left out of the "
                 "effects." if res.problem.get("broken") else ""), "",
              f"![Morris heat map]({paths['heatmap'].name})", "", "## Which parameters move which targets", ""]
     for p in res.mu_star.columns:

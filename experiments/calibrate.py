@@ -230,6 +230,10 @@ def _identify(args, obj, out: Path) -> int:
     paths = ident.write_identification(res, out, jacobian=jac, objective=obj)
     print(f"Morris screen: {len(obj.free)} parameters x {len(obj.ids) + len(obj.report_ids)} targets, "
           f"{res.n_evaluations} evaluations; note: {paths['note']}")
+    broken = res.problem.get("broken", 0)
+    if broken > 0.25 * res.n_evaluations:
+        print(f"note: {broken} of the {res.n_evaluations} points broke down, so few steps were screened; "
+              f"--span {min(args.span, 1.0) / 5:g} screens a box around the committed values instead")
     return 0
 
 

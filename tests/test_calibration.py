@@ -186,6 +186,29 @@ def test_bad_call_exits_2_with_one_line_before_simulating(argv, needle, capsys, 
     assert not (tmp_path / "o").exists()
 
 
+def test_identify_command_screens_a_box_and_says_when_the_bounds_break_the_model(tmp_path, monkeypatch, capsys):
+    """``suanli calibrate --identify`` writes the note; over bounds where most points break down it points
+    to ``--span``, and with ``--span`` the note names the box it screened."""
+    from experiments.cli import main
+
+    inner = fake_task([])
+
+    def breaks_at_the_edges(config, seed, ids, free, reuse):
+        if not 0.5 < config.parameter_overrides.get(FREE[0], 0.818) < 1.0:  # as fit._task returns a breakdown
+            return {**{i: [np.nan, np.nan, np.nan] for i in ids}, "_error": "ValueError: lam value too large"}
+        return inner(config, seed, ids, free, reuse)
+
+    monkeypatch.setattr(fit, "_task", breaks_at_the_edges)
+    argv = ["calibrate", "--identify", "--backend", "serial", "--reps", "1", "--trajectories", "3", "--free", ",".join(FREE),
+            "--targets", ",".join(IDS), "--bounds", f"{FREE[0]}=0.3:1.2", "--bounds", f"{FREE[1]}=0.05:0.4"]
+    assert main([*argv, "--out", str(tmp_path / "wide")]) == 0
+    out = capsys.readouterr().out
+    assert "points broke down" in out and "--span 0.2 screens" in out
+    assert main([*argv, "--span", "0.2", "--out", str(tmp_path / "box")]) == 0
+    note = (tmp_path / "box" / "identification.md").read_text()
+    assert "± 10 % of its bound width" in note and "broke down" not in capsys.readouterr().out
+
+
 def test_fallback_bounds_rule():
     assert fit.fallback_bounds(0.4)[:2] == (0.2, 0.8)
     assert fit.fallback_bounds(-0.2)[:2] == (-0.4, -0.1)
