@@ -38,6 +38,12 @@ KNOWN_CONFLICTS = {
     "p3_psm": "matched sample of 652 rows (the seed's rule is not stated)",
     "p1_nvar_qty_beta1": "the quantity index shares a common trend with lnTFP, so the pooled NVAR slope absorbs "
                          "the trend unless the economy's structure separates them",
+    "p1_inn_qty_qty": "patent quantity and quality move together across provinces, so table 7's two rows pin down "
+                      "the combination of theta_patqty_netqty and theta_patqual_netqty, not each (a full-size "
+                      "recovery moved them -3.1 and +2.5 SE in opposite directions)",
+    "p1_inn_qual_qty": "as p1_inn_qty_qty: the two patent interactions are identified only jointly",
+    "p2_thr_low": "the low regime and the pooled FE row pull the low-regime truth apart: -0.38 meets this row "
+                  "but pulls p2_fe_computing to 0.022, and no middle-regime value restores it",
 }
 
 
