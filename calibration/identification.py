@@ -210,11 +210,11 @@ def write_identification(res: MorrisResult, out: str | Path, jacobian: pd.DataFr
              f"![Morris heat map]({paths['heatmap'].name})", "", "## Which parameters move which targets", ""]
     for p in res.mu_star.columns:
         col = res.mu_star[p].dropna().sort_values(ascending=False)
-        top = col[col >= IDENTIFIED_SE]
-        moved = ", ".join(f"`{i}` ({v:.1f})" for i, v in top.head(6).items()) or "no target by 1 SE"
         if col.empty:
             lines.append(f"- `{p}`: **not screened**: each of its steps touched a point that broke down")
             continue
+        top = col[col >= IDENTIFIED_SE]
+        moved = ", ".join(f"`{i}` ({v:.1f})" for i, v in top.head(6).items()) or "no target by 1 SE"
         gaps = int(res.mu_star[p].isna().sum())
         gap = f" (not screened on {gaps} targets: their steps touched a point that broke down)" if gaps else ""
         lines.append(f"- `{p}`: {'identified' if ident[p] else '**not identified**'}; moves {moved}{gap}")

@@ -233,7 +233,7 @@ def _identify(args, obj, out: Path) -> int:
     broken = res.problem.get("broken", 0)
     if broken > 0.25 * res.n_evaluations:
         print(f"note: {broken} of the {res.n_evaluations} points broke down, so few steps were screened; "
-              f"--span {min(args.span, 1.0) / 5:g} screens a box around the committed values instead")
+              f"--span {args.span / 5:g} screens a box around the committed values instead")
     return 0
 
 
