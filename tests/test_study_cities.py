@@ -56,20 +56,22 @@ def test_city_elasticity_recovered(beta):
 
 
 @pytest.mark.parametrize("slopes", [(0.0, 0.0, 0.0), (-0.3609, 0.12, 0.0286)])
-def test_threshold_regime_slopes_recovered(slopes):
+def test_regime_elasticity_applies_to_compute_growth(slopes):
+    """A regime's elasticity applies to the year's growth of compute: the compute part of GDP changes by
+    exactly beta(this year's regime) x the change in logcomputing, also in the year a city crosses a
+    threshold (the level form would jump by the change of slope x the whole stock there)."""
     par = city_par(elasticity_low=slopes[0], elasticity_mid=slopes[1], elasticity_high=slopes[2], elasticity_pivot=0.0)
-    df = synthetic_cities(par, seed=12)
+    df = synthetic_cities(par, seed=12).sort_values(["city_id", "year"]).reset_index(drop=True)
     reg = regime_of(df["pGDP"].to_numpy(), par.threshold_low_yi, par.threshold_high_yi)
     assert np.array_equal(reg, df["regime"].to_numpy())
     assert np.bincount(reg, minlength=3).min() > 0.05 * len(df)
-    for j in range(3):
-        df[f"logc_r{j}"] = df["logcomputing"] * (reg == j)
-    df["in_low"], df["in_high"] = (reg == 0).astype(float), (reg == 2).astype(float)
-    # The threshold variable (last year's GDP) carries the persistent GDP shock, so regime
-    # membership is predetermined but not strictly exogenous; regime dummies absorb that.
-    res = two_way_fe(df, "loggdp", ["logc_r0", "logc_r1", "logc_r2", "in_low", "in_high", *CONTROLS])
-    for j in range(3):
-        assert_within(res, f"logc_r{j}", slopes[j])
+    g = df.groupby("city_id")
+    d = df.assign(dc=g["logcomputing"].diff(), dterm=g["compute_term"].diff(), dpot=g["logpot"].diff(),
+                  dy=g["loggdp"].diff(), before=g["regime"].shift()).dropna(subset=["dc"])
+    crossed = d["regime"] != d["before"]
+    assert crossed.mean() > 0.005, "no city crosses a threshold: the test would not bite"
+    np.testing.assert_allclose(d["dterm"], np.array(slopes)[d["regime"]] * d["dc"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(d["dy"], d["dpot"] + d["dterm"], rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("pivot", [0.0, 0.0109])

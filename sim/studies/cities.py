@@ -5,7 +5,8 @@ in the city that served the year's market, plus a non-data-centre local stock
 (enterprise server rooms, edge) L_ct = l0 (GDP2020_c)^eta exp((g + d_c)(t - 2017) + z_ct),
 z AR(1), so every city has a positive ``logcomputing``. GDP (100 mn CNY, 亿元) is
 
-    loggdp_ct = logpot_ct + beta(r_ct) logcomputing_ct + beta_pivot pivot_ct logcomputing_ct - k_c,
+    loggdp_ct = logpot_ct + C_ct + beta_pivot pivot_ct logcomputing_ct - k_c,
+    C_ct = C_c,t-1 + beta(r_ct) (logcomputing_ct - logcomputing_c,t-1),   C_c0 = beta(r_c0) logcomputing_c0,
     logpot_ct = ln(share_c x GDP of the city's province in the model) + v_ct,   v AR(1),
 
 with regime r_ct = low / middle / high as last year's GDP (``pGDP``, rescaled by national
@@ -14,7 +15,12 @@ gamma_low, in (gamma_low, gamma_high] or > gamma_high (Hansen's threshold model,
 groups as in the annex), pivot_ct = 1 in cluster cities from ``designation_year - pivot_lead_years``
 (when the hub programme is on) and k_c a city constant: the compute term at the city's
 expected local stock in 2020 and its regime by 2020 GDP, so that GDP around 2020 is near
-the data unless data centres add to it. The controls of the annex (logpeo
+the data unless data centres add to it. The regime's elasticity applies to the year's
+*growth* of compute (C accumulates it), so a city is the annex's level equation
+beta(r) logcomputing + constant while it stays in a regime, and crossing a threshold changes
+the slope from then on, not the level: in the level form a city near a threshold would jump
+by (beta_mid - beta_high) logcomputing, fall back below it the next year and cycle, and one
+that fell into the low regime (beta < 0) with a large stock would lose most of its GDP. The controls of the annex (logpeo
 in 10k persons; logfin, logfou, loginvest, logretail, logagri, logindus, loginex in
 亿元) co-move with potential GDP: X_k = ln(ratio_k) + logpot + (e_k - 1)(logpot - ln ref)
 + r_kc + trend_k (t - 2017) + w_kct; they do not respond to compute, so they are not bad
@@ -74,6 +80,8 @@ class CityProcess:
         self.w = {k: getattr(p, f"{k}_shock_sd") * z[:, 3 + m + j] for j, k in enumerate(MONEY_CONTROLS)}
         self.w["logpeo"] = p.logpeo_shock_sd * z[:, 3 + 2 * m]
         self.prev_gdp: np.ndarray | None = None
+        self.accumulated: np.ndarray | None = None
+        self.prev_logc: np.ndarray | None = None
         r2020 = regime_of(np.asarray(gdp_2020, dtype=float), p.threshold_low_yi, p.threshold_high_yi)
         expected_logc_2020 = np.log(self.local_base) + (p.local_growth + self.d) * (2020 - STUDY_WINDOW[0])
         self.k = elasticity(p, r2020, np.zeros(n)) * expected_logc_2020
@@ -106,8 +114,14 @@ class CityProcess:
         q = self.prev_gdp * scale_2020 if self.prev_gdp is not None else np.exp(logpot) * scale_2020_now
         regime = regime_of(q, p.threshold_low_yi, p.threshold_high_yi)
         pivot_active = np.asarray(pivot_active, dtype=float)
-        beta = elasticity(p, regime, pivot_active)
-        term = beta * logc
+        beta_r = elasticity(p, regime, np.zeros(n))
+        if self.accumulated is None:
+            self.accumulated = beta_r * logc
+        else:
+            self.accumulated = self.accumulated + beta_r * (logc - self.prev_logc)
+        self.prev_logc = logc
+        beta = beta_r + p.elasticity_pivot * pivot_active
+        term = self.accumulated + p.elasticity_pivot * pivot_active * logc
         loggdp = logpot + term - self.k
         if group is not None:
             target = np.bincount(group, self.gdp_share * np.asarray(prov_gdp, dtype=float))

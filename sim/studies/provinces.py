@@ -58,7 +58,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, logit
+from scipy.special import bdtr, bdtrik, expit, logit, pdtr, pdtrik
 
 from sim.economy import load_reference, reference_row
 from sim.measurement import df_quality, pca_index
@@ -115,6 +115,25 @@ def tfp_drivers(p, ln_n_rel, inn_q, inn_c, nq, nc, tau_k, tau_l, Z, mu, eps):
     gamma = np.array([p.gamma_z0, p.gamma_z1, p.gamma_z2, p.gamma_z3, p.gamma_z4, p.gamma_z5])
     ctrl = (gamma * CONTROL_SCALE) @ Z
     return p.beta0 + mu + innov + dist + ctrl + eps, innov
+
+
+def poisson_quantile(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Poisson(lam) draws by inversion of uniforms ``u`` (scipy.stats.poisson.ppf's rule): one uniform per
+    draw whatever ``lam`` is, and the draw rises with ``lam`` for a given ``u``. numpy's Poisson sampler
+    rejects a number of uniforms that depends on ``lam``, so two scenarios whose patent rates differ in
+    the fifth digit would fall out of step and share no later shock."""
+    k = np.ceil(pdtrik(u, lam))
+    below = np.maximum(k - 1.0, 0.0)
+    return np.where(pdtr(below, lam) >= u, below, k).astype(np.int64)
+
+
+def binomial_quantile(u: np.ndarray, n: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """Binomial(n, prob) draws by inversion of ``u`` (scipy.stats.binom.ppf's values), for the same reason."""
+    n = np.asarray(n, np.int64)
+    k = np.ceil(bdtrik(u, n.astype(float), prob))
+    below = np.maximum(k - 1.0, 0.0)
+    out = np.where(bdtr(below, n, prob) >= u, below, k)
+    return np.where(n > 0, out, 0.0).astype(np.int64)
 
 
 GDP_CEILING_BN = 1e7
@@ -175,6 +194,7 @@ class ProvinceMechanism:
         pi_w = p.invention_share_sd_within * rng.standard_normal(n)
         eps = p.sigma_eps * rng.standard_normal(n)
         v = p.sigma_v * rng.standard_normal(n)
+        u_count, u_kind = rng.random((2, n))
 
         ln1p_tau = distortion(self.tau_base, qq - self.qq0, qc, e_tau, p.kappa_tau_qty, p.kappa_tau_qual)
         tau = np.expm1(ln1p_tau)
@@ -188,9 +208,9 @@ class ProvinceMechanism:
                                   f"(above exp({LN_PATENT_RATE_CEILING:g}) or not finite): the structural parameters make "
                                   "innovation explosive (province_economy.innov_u1/u2, patents_gdp_elasticity_t, DF scale)")
         lam = np.exp(ln_lam)
-        N = rng.poisson(lam)
+        N = poisson_quantile(u_count, lam)
         pi = expit(logit(p.invention_share) + self.pi_between + pi_w)
-        Pc = rng.binomial(N, pi)
+        Pc = binomial_quantile(u_kind, N, pi)
         Pq = N - Pc
         ln_n_rel = np.log(np.maximum(N, 1)) - ln_base
 
