@@ -157,13 +157,20 @@ def make_report(table: pd.DataFrame, out: str | Path, *, params: pd.DataFrame, t
         if mask.any():
             lines += [f"## {lab}", "", _md_table(rows[mask.to_numpy()]), ""]
     missed = table[~table["within"]]
+    noisy = table.index[table["mc_se"].to_numpy(float) >= table["scale"].to_numpy(float)]
     if len(missed):
         lines += ["## Rows not met", ""]
         for tid, r in missed.iterrows():
             why = "not computed by this run" if not np.isfinite(r["diff"]) else f"{r['diff']:+.1f} SE"
+            if tid in noisy:
+                why += f" (MC SE {_fmt(r['mc_se'])} at least the row's scale: R = {len(seeds)} cannot tell)"
             lines.append(f"- `{tid}` ({r['role']}): published {_fmt(r['published'])}, simulated "
                          f"{_fmt(r['sim_mean'])}: {why}")
         lines.append("")
+    if len(noisy):
+        lines += [f"{len(noisy)} rows have a Monte Carlo SE of the simulated mean at least their scale (the published "
+                  "SE, or the tolerance): other draws of the same parameters would move them by a scale or more, so "
+                  "whether they are met says little at this R: " + ", ".join(f"`{t}`" for t in noisy) + ".", ""]
     st = structural_table(table, params, targets)
     if len(st):
         lines += ["## Published estimate beside the structural truth", "",

@@ -77,6 +77,24 @@ def test_distance_weights_by_published_se_and_tolerance(tmp_path, monkeypatch):
     assert sorted(c[2] for c in calls) == [1, 2, 3]
 
 
+def test_report_says_which_rows_the_replications_cannot_decide(tmp_path, monkeypatch):
+    """A row whose Monte Carlo SE of the simulated mean is at least its scale is named as one that R
+    replications cannot decide; a row measured more precisely than its scale is not."""
+    from calibration.params import load_parameters
+    from calibration.report import make_report
+
+    monkeypatch.setattr(fit, "_task", fake_task([]))
+    t = _targets()
+    t.loc["p3_idc_fe", "se"] = 0.001  # MC SE of 0.5 a + 0.02 e over 3 seeds is about 0.01: undecidable
+    t.loc["p3_mech_ts", "se"] = 0.5  # ... and of a - 0.5 b + 0.01 e about 0.005: decided
+    ev = _objective(tmp_path, targets=t, log=False).evaluate({FREE[0]: 0.9, FREE[1]: 0.1})
+    assert ev.table.at["p3_idc_fe", "mc_se"] >= 0.001 and ev.table.at["p3_mech_ts", "mc_se"] < 0.5
+    md = make_report(ev.table, tmp_path / "rep", params=load_parameters().table, seeds=(1, 2, 3), targets=t).read_text()
+    noisy = [line for line in md.splitlines() if "at least their scale" in line]
+    assert len(noisy) == 1 and "`p3_idc_fe`" in noisy[0] and "p3_mech_ts" not in noisy[0]
+    assert "R = 3 cannot tell" in next(line for line in md.splitlines() if line.startswith("- `p3_idc_fe`"))
+
+
 def test_logged_evaluation_is_not_repeated(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(fit, "_task", fake_task(calls))
