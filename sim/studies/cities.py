@@ -20,9 +20,9 @@ the data unless data centres add to it. The regime's elasticity applies to the y
 beta(r) logcomputing + constant while it stays in a regime, and crossing a threshold changes
 the slope from then on, not the level: in the level form a city near a threshold would jump
 by (beta_mid - beta_high) logcomputing, fall back below it the next year and cycle, and one
-that fell into the low regime (beta < 0) with a large stock would lose most of its GDP. The controls of the annex (logpeo
-in 10k persons; logfin, logfou, loginvest, logretail, logagri, logindus, loginex in
-亿元) co-move with potential GDP: X_k = ln(ratio_k) + logpot + (e_k - 1)(logpot - ln ref)
+that fell into the low regime (beta < 0) with a large stock would lose most of its GDP.
+The controls of the annex (logpeo in 10k persons; logfin, logfou, loginvest, logretail,
+logagri, logindus, loginex in 亿元) co-move with potential GDP: X_k = ln(ratio_k) + logpot + (e_k - 1)(logpot - ln ref)
 + r_kc + trend_k (t - 2017) + w_kct; they do not respond to compute, so they are not bad
 controls. Sansha (4603) is dropped: a 2,000-person island prefecture founded in 2012
 with no city statistics, which is how the annex's 336 cities arise from the 337 rows.
