@@ -54,6 +54,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from analysis.results import EstimationResult
     from analysis.sfa import PanelSFA
+    from analysis.staggered_did import StaggeredDiD
     from analysis.threshold import PanelThreshold
 
 # The estimators (linearmodels, statsmodels, diff-diff, scipy.stats) are imported where they are fitted, so
@@ -131,10 +132,14 @@ def psm_fit(df: pd.DataFrame, y: str = "EXPY") -> EstimationResult:
     return p3_table4(df, y=y).results["PSM"]
 
 
-def cs_fit(df: pd.DataFrame, y: str = "EXPY") -> EstimationResult:
+def cs_model(df: pd.DataFrame, y: str = "EXPY") -> StaggeredDiD:
     from analysis.staggered_did import StaggeredDiD
 
-    return StaggeredDiD(cohort_frame(df), y, "firm_id", "year", "cohort").fit()
+    return StaggeredDiD(cohort_frame(df), y, "firm_id", "year", "cohort")
+
+
+def cs_fit(df: pd.DataFrame, y: str = "EXPY") -> EstimationResult:
+    return cs_model(df, y).fit()
 
 
 @dataclass(frozen=True)
@@ -325,7 +330,8 @@ def city_values(d: pd.DataFrame, gammas: tuple[float, float]) -> Values:
 
 
 def firm_values(d: pd.DataFrame) -> Values:
-    """Estimands of the firm specifications on ``firm_signal`` output (EXPY = its effect component)."""
+    """Estimands of the firm specifications on ``firm_signal`` output (EXPY = its effect component): the
+    estimators' point estimates only, by paths that import neither linearmodels nor scipy.stats."""
     out: Values = {}
     _into(out, [("p3_table3_col2", "IDC")], lambda: _read(twfe_fit(d), "p3_table3_col2", ["IDC"]))
 
@@ -333,10 +339,15 @@ def firm_values(d: pd.DataFrame) -> Values:
         from analysis.replicate import p3_table4_coefficients
 
         t = p3_table4_coefficients(d)
-        return {**_read(t["IV second stage"], "p3_table4_iv", ["IDC"]), **_read(t["PSM"], "p3_table4_psm", ["IDC"])}
+        return {(spec, "IDC"): (float(t[col][0]["IDC"]), t[col][1])
+                for spec, col in (("p3_table4_iv", "IV second stage"), ("p3_table4_psm", "PSM"))}
+
+    def cs():
+        att, n = cs_model(d).overall_att()
+        return {("p3_csdid_never", "ATT"): (att, n)}
 
     _into(out, [("p3_table4_iv", "IDC"), ("p3_table4_psm", "IDC")], table4)
-    _into(out, [("p3_csdid_never", "ATT")], lambda: _read(cs_fit(d), "p3_csdid_never", ["ATT"]))
+    _into(out, [("p3_csdid_never", "ATT")], cs)
     return out
 
 

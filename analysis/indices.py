@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from linearmodels.panel import PanelOLS
 
 from analysis.results import EstimationResult, from_linearmodels
 from sim.measurement import PCAIndexResult, df_quality, pca_index  # noqa: F401  (defined where sim can use them)
@@ -46,6 +45,8 @@ def factor_elasticities(
     else:
         X = pd.DataFrame({"alpha": kl.to_numpy()}, index=idx)
     y = pd.Series(y.to_numpy(), index=idx, name="ln_y_per_l")
+    from linearmodels.panel import PanelOLS
+
     mod = PanelOLS(y, X, entity_effects=True, time_effects=True)
     # an entity's own slope is identified from one cluster only: use White errors there
     res = mod.fit(cov_type="robust") if heterogeneous else mod.fit(cov_type="clustered", cluster_entity=True)

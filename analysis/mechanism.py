@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import ndtr
 
 from analysis.checks import PanelError, numeric_columns, require_columns
 from analysis.fixed_effects import TwoWayFE
@@ -91,7 +91,7 @@ class MechanismTest:
             dist="normal",
             stats={
                 "Sobel z": float(z),
-                "Sobel p": float(2 * stats.norm.sf(abs(z))),
+                "Sobel p": float(2 * ndtr(-abs(z))),
                 "Share mediated": float(ab / total.params[d]) if total.params[d] != 0 else np.nan,
                 "Step 1 Adj. R2": step1.stats["Adj. R2"],
                 "Step 2 Adj. R2": step2.stats["Adj. R2"],

@@ -20,8 +20,6 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from statsmodels.regression.linear_model import OLS
-from statsmodels.tools.tools import add_constant
 
 from analysis.checks import PanelError
 from analysis.fixed_effects import TwoWayFE
@@ -670,6 +668,9 @@ def p2_threshold(panel: pd.DataFrame, *, y: str = "loggdp", x: str = "logcomputi
 
 
 def _ols_robust(df: pd.DataFrame, y: str, xs: list[str], cov: str) -> EstimationResult:
+    from statsmodels.regression.linear_model import OLS
+    from statsmodels.tools.tools import add_constant
+
     X = add_constant(df[xs].astype(float), has_constant="add").rename(columns={"const": "const"})
     r = OLS(df[y].astype(float), X).fit(cov_type=cov, use_t=True)
     return EstimationResult(params=r.params, std_errors=r.bse, nobs=int(r.nobs), model_name=f"OLS ({cov})",
@@ -770,13 +771,17 @@ def _p3_table4_fits(panel, y, d, controls, entity, time, industry, instrument, k
 def p3_table4_coefficients(panel: pd.DataFrame, *, y: str = "EXPY", d: str = "IDC",
                            controls: Sequence[str] = P3_CONTROLS, entity: str = "firm_id", time: str = "year",
                            industry: str = "industry", instrument: str = "Bartik", k: int = 4,
-                           caliper: float | None = None, cluster: str | None = "entity") -> dict[str, EstimationResult]:
-    """The "IV second stage" and "PSM" columns of :func:`p3_table4` (same fits, same coefficients and
-    errors) without what only the table reports: the first stage, the KP statistics, the PSM ATT with
-    its standard error and the balance table. What the estimands read (``analysis.estimands``)."""
-    iv, _, _, psm_fe = _p3_table4_fits(panel, y, d, controls, entity, time, industry, instrument, k, caliper,
-                                       cluster, full=False)
-    return {"IV second stage": iv, "PSM": psm_fe}
+                           caliper: float | None = None) -> dict[str, tuple[pd.Series, int]]:
+    """The coefficients and row counts of the "IV second stage" and "PSM" columns of :func:`p3_table4`
+    (the same fits' point estimates, to rounding) without their errors: the 2SLS by
+    ``IV2SLS.coefficients`` (no linearmodels) and the two-way FE on the same matched sample. What the
+    estimands read (``analysis.estimands``), which must not import the libraries behind the errors."""
+    df = _p3_table4_frame(panel, y, d, controls, entity, time, industry, instrument)
+    iv = IV2SLS(df, y, d, instrument, list(controls), entity=entity, time=time, entity_effects=True,
+                time_effects=True).coefficients()
+    matched = PSM(df, d, list(controls), y, k=k, caliper=caliper).matched_sample()
+    fe = TwoWayFE(matched, y, [d, *controls], entity, time).fit()
+    return {"IV second stage": iv, "PSM": (fe.params, int(fe.nobs))}
 
 
 def p3_table4(panel: pd.DataFrame, *, y: str = "EXPY", d: str = "IDC", controls: Sequence[str] = P3_CONTROLS,

@@ -15,7 +15,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 from scipy.special import expit, log_ndtr
 
 from analysis.checks import (
@@ -303,6 +302,8 @@ class PanelSFA:
             return self._fit(start, maxiter)
 
     def _fit(self, start: np.ndarray | None, maxiter: int) -> "SFAResult":
+        from scipy import optimize
+
         M = self._scaling_matrix()
         Minv = np.linalg.inv(M)
         th0 = self.start_params() if start is None else np.asarray(start, float)

@@ -7,7 +7,9 @@ inverse probability weighting, or the doubly-robust Sant'Anna–Zhao estimator, 
 default here), their influence functions, and the simple, event-study and by-cohort
 aggregations with analytic influence-function standard errors clustered by unit (or a
 multiplier bootstrap). ``csdid`` was also importable but pulls plotting and packaging
-tools in as runtime dependencies, so diff-diff is the one wrapped.
+tools in as runtime dependencies, so diff-diff is the one wrapped. ``overall_att`` gives the
+simple aggregate ATT without covariates by the same cell means and weights, without diff-diff
+(whose import, with scipy.stats, costs about 0.9 s), for callers that read only the point estimate.
 """
 
 from __future__ import annotations
@@ -107,6 +109,40 @@ class StaggeredDiD:
         if control_group == "never" and n_never == 0:
             raise PanelError(f"{who}: no never-treated unit (cohort 0 or inf in {cohort!r}) for "
                              "control_group='never'; use control_group='notyet'")
+
+    def overall_att(self) -> tuple[float, int]:
+        """``fit().params["ATT"]`` (to rounding) and the number of rows, without covariates only: each
+        post-adoption cell (g, t >= g - anticipation) is the difference of the mean outcome changes,
+        from the last observed period before g - anticipation to t, of the cohort's units and of the
+        control units observed in both periods; the aggregate weights the cells by their treated counts
+        (diff-diff's no-covariate path and simple aggregation). Raises ``PanelError`` with covariates."""
+        if self.covariates:
+            raise PanelError("StaggeredDiD.overall_att: defined without covariates; use fit()")
+        d = self.data
+        units, ui = np.unique(d[self.entity].to_numpy(), return_inverse=True)
+        periods, pi = np.unique(d[self.time].to_numpy(), return_inverse=True)
+        Y = np.full((units.size, periods.size), np.nan)
+        Y[ui, pi] = d[self.y].to_numpy(dtype=float)
+        coh = np.zeros(units.size, dtype=np.int64)
+        coh[ui] = d[self.cohort].to_numpy()
+        num = den = 0.0
+        for g in np.unique(coh[coh > 0]):
+            b = int(np.searchsorted(periods, g - self.anticipation)) - 1
+            if b < 0:
+                continue
+            for t in np.flatnonzero(periods >= g - self.anticipation):
+                change = Y[:, t] - Y[:, b]
+                ok = ~np.isnan(change)
+                control = coh == 0
+                if self.control_group == "notyet":
+                    control |= (coh > max(periods[t], periods[b]) + self.anticipation) & (coh != g)
+                treated, control = (coh == g) & ok, control & ok
+                n_t = int(treated.sum())
+                if n_t == 0 or not control.any():
+                    continue
+                num += n_t * (change[treated].mean() - change[control].mean())
+                den += n_t
+        return (float(num / den) if den else np.nan), len(d)
 
     def fit(self) -> EstimationResult:
         from analysis._imports import submodule

@@ -207,3 +207,18 @@ def test_bartik_matches_brute_force(growth):
     np.testing.assert_allclose(z.to_numpy(), ref, rtol=1e-12, equal_nan=True)
     assert z.index.equals(df.index)
     assert z[df.year == 2017].isna().all() and z[df.year > 2017].notna().all()
+
+
+@pytest.mark.parametrize("fe", [False, True])
+def test_coefficients_without_linearmodels_equal_the_fit(fe):
+    """``coefficients`` (least squares on the instrument-fitted regressors) gives the fit's point estimates,
+    with absorbed two-way effects or a constant, and the rows used."""
+    rng = np.random.default_rng(4)
+    df = _data(rng, fe=fe)
+    kw = dict(entity="firm", time="year", entity_effects=True, time_effects=True) if fe else {}
+    m = IV2SLS(df, "y", "d", ["z1", "z2"], ["w"], cluster="firm", **kw)
+    params, n = m.coefficients()
+    res = m.fit()
+    pd.testing.assert_series_equal(params, res.params, check_exact=False, rtol=1e-10, atol=1e-12,
+                                   check_names=False)
+    assert n == res.nobs

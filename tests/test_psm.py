@@ -17,7 +17,8 @@ def test_logit_scores_equal_statsmodels_logit():
     res = PSM(df, "d", ["x1", "x2"], "y").fit()
     ref = smf.logit("d ~ x1 + x2", data=df).fit(disp=0)
     np.testing.assert_allclose(res.extra["pscore"].to_numpy(), ref.predict(df).to_numpy(), rtol=1e-8)
-    np.testing.assert_allclose(res.extra["logit"].params, ref.params.to_numpy(), rtol=1e-8)
+    np.testing.assert_allclose(res.extra["logit"].to_numpy(), ref.params.to_numpy(), rtol=1e-8)
+    assert list(res.extra["logit"].index) == ["const", "x1", "x2"]
     assert (res.extra["pscore"].index == df.index).all()
     assert res.stats["Logit pseudo R2"] == pytest.approx(ref.prsquared, rel=1e-9)
 
@@ -163,3 +164,12 @@ def test_abadie_imbens_variance_equals_direct_formula(estimand, k, J):
     np.testing.assert_allclose(res.params[estimand], tau, rtol=1e-12)
     np.testing.assert_allclose(res.std_errors[estimand], se, rtol=1e-10)
     np.testing.assert_allclose(res.stats[f"{estimand} SE (conditional on X)"], se_cond, rtol=1e-10)
+
+
+def test_logit_of_perfectly_separated_treatment_raises_naming_the_logit():
+    from analysis.checks import PanelError
+
+    x = np.linspace(-1, 1, 40)
+    df = pd.DataFrame({"d": (x > 0).astype(float), "x": x, "y": x})
+    with pytest.raises(PanelError, match="propensity-score logit did not converge"):
+        PSM(df, "d", ["x"], "y").fit()

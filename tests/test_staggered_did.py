@@ -109,3 +109,31 @@ def test_fit_imports_diff_diff_estimator_module_only():
             "assert 'diff_diff.bacon' in sys.modules and diff_diff.Bacon is diff_diff.BaconDecomposition; "
             "assert type(diff_diff) is types.ModuleType")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_overall_att_without_diff_diff_equals_the_fit_on_an_unbalanced_panel():
+    """The point-estimate path (no diff-diff) gives the fitted aggregate ATT with never- and not-yet-treated
+    controls and with anticipation, on a panel with missing unit-years and an always-treated cohort."""
+    import pytest
+
+    from analysis.checks import PanelError
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(300):
+        g = int(rng.choice([0, 0, 2010, 2012, 2014, 2015, 2017]))
+        for t in range(2010, 2019):
+            if rng.random() < 0.15:
+                continue
+            y = rng.normal() + 0.1 * (t - 2010) * (g % 3) + (0.5 + 0.1 * (t - g) if g and t >= g else 0.0)
+            rows.append((i, t, g, y, rng.normal()))
+    df = pd.DataFrame(rows, columns=["id", "t", "g", "y", "x"])
+    for control in ("never", "notyet"):
+        for ant in (0, 1):
+            m = StaggeredDiD(df, "y", "id", "t", "g", control_group=control, anticipation=ant)
+            att, n = m.overall_att()
+            res = m.fit()
+            assert att == pytest.approx(float(res.params["ATT"]), abs=1e-12), (control, ant)
+            assert n == res.nobs
+    with pytest.raises(PanelError, match="without covariates"):
+        StaggeredDiD(df, "y", "id", "t", "g", covariates=["x"]).overall_att()
