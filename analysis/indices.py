@@ -32,6 +32,8 @@ def factor_elasticities(
     heteroskedasticity-robust errors), else one ``alpha``. The labour elasticity is 1 - alpha (seed 000: Solow residual
     under constant returns).
     """
+    from linearmodels.panel import PanelOLS
+
     d = df[[entity, time, output, capital, labour]].dropna().copy()
     y = np.log(d[output] / d[labour])
     kl = np.log(d[capital] / d[labour])
@@ -45,8 +47,6 @@ def factor_elasticities(
     else:
         X = pd.DataFrame({"alpha": kl.to_numpy()}, index=idx)
     y = pd.Series(y.to_numpy(), index=idx, name="ln_y_per_l")
-    from linearmodels.panel import PanelOLS
-
     mod = PanelOLS(y, X, entity_effects=True, time_effects=True)
     # an entity's own slope is identified from one cluster only: use White errors there
     res = mod.fit(cov_type="robust") if heterogeneous else mod.fit(cov_type="clustered", cluster_entity=True)

@@ -151,6 +151,8 @@ def kleibergen_paap(
     the canonical correlations. Under ``'unadjusted'`` the "KP" entries are the Anderson
     LM and the Cragg–Donald F, as ivreg2 reports them.
     """
+    from scipy import stats
+
     Y = np.asarray(endog, dtype=float).reshape(len(endog), -1)
     Z = np.asarray(instruments, dtype=float).reshape(len(instruments), -1)
     N, K = Y.shape
@@ -224,8 +226,6 @@ def kleibergen_paap(
         else:
             lm = lm_raw / N * (N - dofminus)
             F = wald_chi2 / N * (N - iv_ct - sdofminus - dofminus) / L
-    from scipy import stats
-
     out.update({"rk LM": float(lm), "rk LM df": df_lm, "rk LM p": float(stats.chi2.sf(lm, df_lm)),
                 "rk Wald chi2": float(wald_chi2), "rk Wald F": float(F)})
     return out

@@ -752,20 +752,12 @@ def _p3_table4_frame(panel, y, d, controls, entity, time, industry, instrument) 
     return df
 
 
-def _p3_table4_fits(panel, y, d, controls, entity, time, industry, instrument, k, caliper, cluster, full: bool):
-    """Table 4's fits: the Bartik 2SLS (with first stage and KP statistics if ``full``), the PSM ATT (if
-    ``full``, else only the matched sample) and the two-way FE on the matched sample."""
+def _p3_table4_models(panel, y, d, controls, entity, time, industry, instrument, k, caliper, cluster):
+    """Table 4's two estimators on its sample: the Bartik 2SLS with firm and year effects, and the PSM."""
     df = _p3_table4_frame(panel, y, d, controls, entity, time, industry, instrument)
     iv = IV2SLS(df, y, d, instrument, list(controls), entity=entity, time=time, entity_effects=True,
-                time_effects=True, cluster=cluster).fit(diagnostics=full)
-    psm = PSM(df, d, list(controls), y, k=k, caliper=caliper)
-    if full:
-        att = psm.fit()
-        matched = att.extra["matched"]
-    else:
-        att, matched = None, psm.matched_sample()
-    psm_fe = TwoWayFE(matched, y, [d, *controls], entity, time, cluster=cluster).fit()
-    return iv, att, matched, psm_fe
+                time_effects=True, cluster=cluster)
+    return iv, PSM(df, d, list(controls), y, k=k, caliper=caliper)
 
 
 def p3_table4_coefficients(panel: pd.DataFrame, *, y: str = "EXPY", d: str = "IDC",
@@ -776,12 +768,9 @@ def p3_table4_coefficients(panel: pd.DataFrame, *, y: str = "EXPY", d: str = "ID
     (the same fits' point estimates, to rounding) without their errors: the 2SLS by
     ``IV2SLS.coefficients`` (no linearmodels) and the two-way FE on the same matched sample. What the
     estimands read (``analysis.estimands``), which must not import the libraries behind the errors."""
-    df = _p3_table4_frame(panel, y, d, controls, entity, time, industry, instrument)
-    iv = IV2SLS(df, y, d, instrument, list(controls), entity=entity, time=time, entity_effects=True,
-                time_effects=True).coefficients()
-    matched = PSM(df, d, list(controls), y, k=k, caliper=caliper).matched_sample()
-    fe = TwoWayFE(matched, y, [d, *controls], entity, time).fit()
-    return {"IV second stage": iv, "PSM": (fe.params, int(fe.nobs))}
+    iv, psm = _p3_table4_models(panel, y, d, controls, entity, time, industry, instrument, k, caliper, None)
+    fe = TwoWayFE(psm.matched_sample(), y, [d, *controls], entity, time).fit()
+    return {"IV second stage": iv.coefficients(), "PSM": (fe.params, int(fe.nobs))}
 
 
 def p3_table4(panel: pd.DataFrame, *, y: str = "EXPY", d: str = "IDC", controls: Sequence[str] = P3_CONTROLS,
@@ -795,8 +784,10 @@ def p3_table4(panel: pd.DataFrame, *, y: str = "EXPY", d: str = "IDC", controls:
     a column. The PSM column matches 1:``k`` on a logit of the controls (nearest neighbour,
     with replacement), drops unmatched rows and re-runs the two-way FE on the matched sample.
     """
-    iv, att, matched, psm_fe = _p3_table4_fits(panel, y, d, controls, entity, time, industry, instrument, k,
-                                               caliper, cluster, full=True)
+    iv_model, psm = _p3_table4_models(panel, y, d, controls, entity, time, industry, instrument, k, caliper, cluster)
+    iv, att = iv_model.fit(), psm.fit()
+    matched = att.extra["matched"]
+    psm_fe = TwoWayFE(matched, y, [d, *controls], entity, time, cluster=cluster).fit()
     first = iv.extra["first_stage"]
     cols = ["IV first stage", "IV second stage", "PSM"]
     results = {cols[0]: first, cols[1]: iv, cols[2]: psm_fe}
