@@ -216,7 +216,7 @@ class ProvinceMechanism:
 
         inn_q, inn_c = np.log(np.maximum(Pq, 1) / gdp), np.log(np.maximum(Pc, 1) / gdp)
         x, innov = tfp_drivers(p, ln_n_rel, inn_q, inn_c, nq, nc, tau[0], tau[1], Z, self.mu, eps)
-        x = x + p.tfp_drift * (year - p.translog_t_ref)
+        x = x + p.tfp_drift * (min(year, STUDY_WINDOW[1]) - p.translog_t_ref)
         if first:
             self.lag = (x - eps) / (1.0 - p.beta2)
             self.lnZ = innov / (1.0 - p.beta2)
