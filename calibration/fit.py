@@ -230,6 +230,7 @@ class Evaluation:
     seconds: float
     cached: bool = False
     stage: str = ""
+    reps: dict | None = None  # seed -> target id -> [statistic, estimator SE, N]
 
 
 class EvaluationLog:
@@ -364,7 +365,8 @@ class Objective:
         if hit is not None:
             reps = {int(s): v for s, v in hit["reps"].items()}
             tab = self.table(reps)
-            return Evaluation(values, tab, self.distance(tab), float(hit["seconds"]), cached=True, stage=stage)
+            return Evaluation(values, tab, self.distance(tab), float(hit["seconds"]), cached=True, stage=stage,
+                              reps=reps)
         t0 = time.perf_counter()
         first = not self.log.records
         reps = self.simulate(values, with_report)
@@ -377,7 +379,7 @@ class Objective:
         dist = self.distance(tab)
         self.log.append(dict(key=key, stage=stage, values=values, distance=dist, seconds=secs,
                              reps={str(s): v for s, v in reps.items()}, time=time.strftime("%Y-%m-%dT%H:%M:%S")))
-        return Evaluation(values, tab, dist, secs, stage=stage)
+        return Evaluation(values, tab, dist, secs, stage=stage, reps=reps)
 
 
 # ------------------------------------------------------------------------------------ the fit
@@ -538,16 +540,38 @@ def jacobian(objective: Objective, values: Mapping[str, float], rel_step: float 
     return pd.DataFrame(cols)
 
 
-def smm_standard_errors(objective: Objective, jac: pd.DataFrame) -> pd.Series:
-    """Sandwich SEs of the fitted parameters, (G'WG)^-1 G'W S W G (G'WG)^-1 with W = diag(1/s^2) and
-    S = diag(s^2 (1 + 1/R)) (published sampling variance plus the simulation's)."""
+def mean_covariance(reps: Mapping, ids: Sequence[str]) -> np.ndarray:
+    """Covariance matrix of the mean over replications of the statistics ``ids`` (sample covariance of
+    the replications' values over their number; replications with a NaN statistic left out)."""
+    X = np.array([[float(reps[s][i][0]) for i in ids] for s in reps], float)
+    X = X[np.isfinite(X).all(axis=1)]
+    if len(X) < 2:
+        return np.full((len(ids), len(ids)), np.nan)
+    return np.atleast_2d(np.cov(X, rowvar=False, ddof=1)) / len(X)
+
+
+def smm_standard_errors(objective: Objective, jac: pd.DataFrame, values: Mapping[str, float] | None = None,
+                        data_cov: pd.DataFrame | None = None) -> pd.Series:
+    """Sandwich SEs of the fitted parameters, (G'WG)^-1 G'W S W G (G'WG)^-1 with W = diag(1/s^2) and S
+    the covariance of (targets - simulated mean): ``data_cov`` (the targets' covariance, e.g. of pseudo-targets
+    that are themselves means over replications) or diag(published SE^2), plus the simulated mean's
+    covariance over the replications at ``values`` (their sample covariance / R). Without ``values`` (or
+    with fewer than two replications), the simulated mean counts s^2 / R: a simulated sample as noisy as
+    the published one."""
     rows = [i for i in objective.ids if np.isfinite(jac.loc[i].to_numpy(float)).all()]
     if not rows:
         return pd.Series(np.nan, index=jac.columns)
     G = jac.loc[rows].to_numpy(float)
     s = objective.scale.loc[rows].to_numpy(float)
     W = np.diag(1 / s**2)
-    S = np.diag(s**2 * (1 + 1 / len(objective.seeds)))
+    if values is None:
+        S = np.diag(s**2 * (1 + 1 / len(objective.seeds)))
+    else:
+        sim = mean_covariance(objective.evaluate(values, "standard errors").reps, rows)
+        if not np.isfinite(sim).all():  # fewer than two usable replications: a sample as noisy as the published
+            sim = np.diag(s**2 / len(objective.seeds))
+        data = np.diag(s**2) if data_cov is None else data_cov.loc[rows, rows].to_numpy(float)
+        S = data + sim
     A = np.linalg.pinv(G.T @ W @ G)
     V = A @ G.T @ W @ S @ W @ G @ A
     return pd.Series(np.sqrt(np.clip(np.diag(V), 0, None)), index=jac.columns)
@@ -644,17 +668,21 @@ def pseudo_targets(objective: Objective, truth: Mapping[str, float], seeds: Sequ
     """targets.csv with each fitted row's value replaced by the model's statistic at ``truth`` on
     ``seeds`` (mean over them) and its SE by max(estimator SE, sd across the seeds) / sqrt(len(seeds))
     (the estimator's SE alone understates the spread across seeds on small samples; rows without a
-    published SE keep the relative tolerance)."""
+    published SE keep the relative tolerance); ``attrs["covariance"]`` is the covariance of those means
+    (:func:`mean_covariance` over the seeds), what the recovery's standard errors count as the pseudo-data's noise."""
     pseudo = Objective(objective.ids, objective.free, targets=objective.targets, base_config=objective.config,
                        tolerance=objective.tolerance, pool=objective.pool, seeds=seeds, fixed=objective.fixed,
                        end_year=objective.end_year)
-    tab = pseudo.table(pseudo.simulate(truth))
+    reps = pseudo.simulate(truth)
+    tab = pseudo.table(reps)
     t = objective.targets.copy()
     t.loc[tab.index, "value"] = tab["sim_mean"]
     has_se = t.loc[tab.index, "se"].notna().to_numpy()
     spread = (tab["mc_se"] * math.sqrt(len(seeds))).fillna(0.0) if len(seeds) > 1 else 0.0
     se = np.maximum(tab["estimator_se"], spread) / math.sqrt(len(seeds))
     t.loc[tab.index[has_se], "se"] = se[has_se]
+    ids = [i for i in objective.ids if i in tab.index]
+    t.attrs["covariance"] = pd.DataFrame(mean_covariance(reps, ids), index=ids, columns=ids)
     return t
 
 
@@ -663,7 +691,9 @@ def recover(objective: Objective, truth: Mapping[str, float], pseudo_seeds: Sequ
     """Parameter recovery: pseudo-targets from the model at known ``truth`` on ``pseudo_seeds`` (default:
     the fit's own CRN seeds, so that J(truth) = 0 and the test is whether the search finds it; other
     seeds make it a test with sampling noise), then the fit from ``objective``'s start values; SEs
-    from the Jacobian (:func:`smm_standard_errors`)."""
+    from the Jacobian (:func:`smm_standard_errors`), counting the noise of both the pseudo-targets (means
+    over ``pseudo_seeds``) and the fit's simulated means (over its seeds); on the fit's own seeds the two
+    are the same draws and only the simulation's is counted."""
     pseudo_seeds = list(objective.seeds) if pseudo_seeds is None else list(pseudo_seeds)
     for p in objective.free:
         if not p.lower <= truth[p.name] <= p.upper:
@@ -674,7 +704,10 @@ def recover(objective: Objective, truth: Mapping[str, float], pseudo_seeds: Sequ
                     fixed=objective.fixed, log=objective.log, end_year=objective.end_year)
     res = calibrate(obj, budget=budget, refine=refine, seed=seed, out=out)
     jac = jacobian(obj, res.params)
-    se = smm_standard_errors(obj, jac)
+    own = sorted(pseudo_seeds) == sorted(objective.seeds)
+    cov = targets.attrs["covariance"]
+    data_cov = pd.DataFrame(0.0, index=cov.index, columns=cov.columns) if own else cov
+    se = smm_standard_errors(obj, jac, res.params, data_cov=data_cov)
     res.jacobian, res.std_errors = jac, se
     rows = []
     for p in obj.free:

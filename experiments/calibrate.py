@@ -128,7 +128,7 @@ def cmd_calibrate(args) -> int:
                   file=sys.stderr)
             return 130
         jac = fit.jacobian(obj, res.params)
-        se = fit.smm_standard_errors(obj, jac)
+        se = fit.smm_standard_errors(obj, jac, res.params)
         res.jacobian, res.std_errors = jac, se
         total = time.perf_counter() - t0
     moved = fit.main_targets(jac, obj.scale.reindex(jac.index).fillna(obj.tolerance))

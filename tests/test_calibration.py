@@ -448,3 +448,32 @@ def test_morris_effects_skip_broken_points_and_stay_exact():
     mu_star, mu, sigma = ident._partial_effects(problem, X, y)
     assert np.allclose(mu, [2.0, 0.0, -3.0]) and np.allclose(mu_star, [2.0, 0.0, 3.0])
     assert np.allclose(sigma, 0.0, atol=1e-12)
+
+
+def test_standard_errors_count_the_noise_of_the_targets_and_of_the_simulated_means(tmp_path, monkeypatch):
+    """On the linear model (exactly identified: theta_hat = G^-1 (targets - CRN noise)), the sandwich SE is
+    sqrt(diag(G^-1 S G^-T)) with S = the targets' covariance + the covariance of the simulated means over
+    the replications; pseudo-targets from other seeds carry their own covariance, so a recovery's SE counts
+    both draws and exceeds the SE of the simulation alone."""
+    monkeypatch.setattr(fit, "_task", fake_task([]))
+    obj = _objective(tmp_path, log=False)
+    values = {FREE[0]: 0.8, FREE[1]: 0.2}
+    jac = fit.jacobian(obj, values)
+    G = np.array([[0.5, 0.0], [1.0, -0.5]])
+    np.testing.assert_allclose(jac.loc[list(IDS)].to_numpy(), G, atol=1e-9)
+    e = np.array([np.random.default_rng(s).standard_normal() for s in (1, 2, 3)])
+    c = np.array([0.02, 0.01])
+    sim_cov = np.outer(c, c) * e.var(ddof=1) / 3
+    Ginv = np.linalg.inv(G)
+    pub = np.diag([0.01**2, 0.01**2])
+    want = np.sqrt(np.diag(Ginv @ (pub + sim_cov) @ Ginv.T))
+    np.testing.assert_allclose(fit.smm_standard_errors(obj, jac, values).to_numpy(), want, rtol=1e-9)
+    pseudo = fit.pseudo_targets(obj, values, seeds=[11, 12, 13, 14])
+    d = np.array([np.random.default_rng(s).standard_normal() for s in (11, 12, 13, 14)])
+    np.testing.assert_allclose(pseudo.attrs["covariance"].loc[list(IDS), list(IDS)].to_numpy(),
+                               np.outer(c, c) * d.var(ddof=1) / 4, rtol=1e-9)
+    both = fit.smm_standard_errors(obj, jac, values, data_cov=pseudo.attrs["covariance"]).to_numpy()
+    np.testing.assert_allclose(both, np.sqrt(np.diag(Ginv @ (np.outer(c, c) * (d.var(ddof=1) / 4 + e.var(ddof=1) / 3))
+                                                     @ Ginv.T)), rtol=1e-9)
+    zero = pd.DataFrame(0.0, index=list(IDS), columns=list(IDS))
+    assert (both > fit.smm_standard_errors(obj, jac, values, data_cov=zero).to_numpy()).all()
