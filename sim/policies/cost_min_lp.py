@@ -301,7 +301,7 @@ class _GroupLP:
         lay = self.layout
         cost, col_up, row_lo, row_up = lay.vectors(problem, unit_cost, transfer_cost, tranches, value, sla_penalty)
         if self.highs is None:
-            self.highs = ScheduleLP.new_highs()
+            self.highs = ScheduleLP.new_highs(lay.n_row)
             lp = highspy.HighsLp()
             lp.num_row_ = lay.n_row
             lp.row_lower_, lp.row_upper_ = row_lo, row_up
@@ -360,14 +360,21 @@ class ScheduleLP:
         self.iterations: list[int] = []
         self.rounds: list[int] = []
 
+    #: From this many rows on, steepest-edge pricing in the dual simplex; below, Devex. Measured on one
+    #: year's four days tiled to 31-248 nodes (``benchmarks/market.py``'s problems, cold solves, medians of
+    #: 6-8 alternating runs): Devex is 2 % faster at 1,550 rows (31 nodes; 10-20 % over a whole run, whose
+    #: solves are mostly warm), the two are even at 3,100, steepest edge is 5 % faster at 6,200 rows
+    #: (124 nodes) and 11 % at 12,400 (248 nodes).
+    STEEPEST_EDGE_ROWS = 6000
+
     @staticmethod
-    def new_highs() -> highspy.Highs:
-        """A silent, single-threaded, seeded HiGHS; Devex pricing in the dual simplex (10-20 % less time
-        than steepest edge on these transport-like LPs, warm or cold)."""
+    def new_highs(n_rows: int = 0) -> highspy.Highs:
+        """A silent, single-threaded, seeded HiGHS for an LP of ``n_rows`` rows, with the dual simplex's
+        pricing chosen by size (``STEEPEST_EDGE_ROWS``)."""
         h = _QuietHighs()
         h.setOptionValue("random_seed", 0)
         h.setOptionValue("threads", 1)
-        h.setOptionValue("simplex_dual_edge_weight_strategy", 1)
+        h.setOptionValue("simplex_dual_edge_weight_strategy", 2 if n_rows >= ScheduleLP.STEEPEST_EDGE_ROWS else 1)
         return h
 
     def solve(self, problem: SchedulingProblem, unit_cost, transfer_cost, tranches=((1.0, 1.0),),
