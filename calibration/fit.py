@@ -552,7 +552,17 @@ def mean_covariance(reps: Mapping, ids: Sequence[str]) -> np.ndarray:
 
 def smm_standard_errors(objective: Objective, jac: pd.DataFrame, values: Mapping[str, float] | None = None,
                         data_cov: pd.DataFrame | None = None) -> pd.Series:
-    """Sandwich SEs of the fitted parameters, (G'WG)^-1 G'W S W G (G'WG)^-1 with W = diag(1/s^2) and S
+    """Sandwich SEs of the fitted parameters: the square roots of :func:`smm_covariance`'s diagonal."""
+    return _sqrt_diagonal(smm_covariance(objective, jac, values, data_cov))
+
+
+def _sqrt_diagonal(V: pd.DataFrame) -> pd.Series:
+    return pd.Series(np.sqrt(np.clip(np.diag(V.to_numpy(float)), 0, None)), index=V.index)
+
+
+def smm_covariance(objective: Objective, jac: pd.DataFrame, values: Mapping[str, float] | None = None,
+                   data_cov: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Sandwich covariance of the fitted parameters, (G'WG)^-1 G'W S W G (G'WG)^-1 with W = diag(1/s^2) and S
     the covariance of (targets - simulated mean): ``data_cov`` (the targets' covariance, e.g. of pseudo-targets
     that are themselves means over replications) or diag(published SE^2), plus the simulated mean's
     covariance over the replications at ``values`` (their sample covariance / R). Without ``values`` (or
@@ -560,7 +570,7 @@ def smm_standard_errors(objective: Objective, jac: pd.DataFrame, values: Mapping
     the published one."""
     rows = [i for i in objective.ids if np.isfinite(jac.loc[i].to_numpy(float)).all()]
     if not rows:
-        return pd.Series(np.nan, index=jac.columns)
+        return pd.DataFrame(np.nan, index=jac.columns, columns=jac.columns)
     G = jac.loc[rows].to_numpy(float)
     s = objective.scale.loc[rows].to_numpy(float)
     W = np.diag(1 / s**2)
@@ -573,8 +583,7 @@ def smm_standard_errors(objective: Objective, jac: pd.DataFrame, values: Mapping
         data = np.diag(s**2) if data_cov is None else data_cov.loc[rows, rows].to_numpy(float)
         S = data + sim
     A = np.linalg.pinv(G.T @ W @ G)
-    V = A @ G.T @ W @ S @ W @ G @ A
-    return pd.Series(np.sqrt(np.clip(np.diag(V), 0, None)), index=jac.columns)
+    return pd.DataFrame(A @ G.T @ W @ S @ W @ G @ A, index=jac.columns, columns=jac.columns)
 
 
 # ------------------------------------------------------------------------------------ write-back
@@ -652,16 +661,39 @@ def parse_ids(text: str | None, allowed: Iterable[str], what: str) -> list[str] 
 
 
 # ------------------------------------------------------------------------------------ recovery
+#: Fitted parameters whose sandwich correlation is at least this large in absolute value are reported as
+#: identified only jointly: the rows pin down a combination of them, not each one.
+JOINT_CORRELATION = 0.9
+
+
 @dataclass
 class RecoveryResult:
-    """Known truth theta*, the start, the fitted value, its SMM SE and whether |fit - truth| <= 2 SE."""
+    """Known truth theta*, the start, the fitted value, its SMM SE and whether |fit - truth| <= 2 SE;
+    ``covariance`` is the fitted parameters' sandwich covariance."""
 
     table: pd.DataFrame
     fit: CalibrationResult
     pseudo_targets: pd.DataFrame
+    covariance: pd.DataFrame | None = None
+
+    def joint(self, threshold: float = JOINT_CORRELATION) -> list[tuple[str, str, float]]:
+        """Pairs of parameters whose estimates' correlation is at least ``threshold`` in absolute value."""
+        if self.covariance is None:
+            return []
+        V = self.covariance.to_numpy(float)
+        sd = _sqrt_diagonal(self.covariance).to_numpy()
+        names = list(self.covariance.index)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            C = V / np.outer(sd, sd)
+        return [(names[i], names[j], float(C[i, j])) for i in range(len(names)) for j in range(i + 1, len(names))
+                if np.isfinite(C[i, j]) and abs(C[i, j]) >= threshold]
 
     def summary(self) -> str:
-        return self.table.to_string(float_format=lambda v: f"{v:.5g}")
+        out = self.table.to_string(float_format=lambda v: f"{v:.5g}")
+        pairs = "; ".join(f"{a} and {b} ({c:+.3f})" for a, b, c in self.joint())
+        if pairs:
+            out += f"\nidentified only jointly (|correlation of the estimates| >= {JOINT_CORRELATION:g}): {pairs}"
+        return out
 
 
 def pseudo_targets(objective: Objective, truth: Mapping[str, float], seeds: Sequence[int]) -> pd.DataFrame:
@@ -707,7 +739,8 @@ def recover(objective: Objective, truth: Mapping[str, float], pseudo_seeds: Sequ
     own = sorted(pseudo_seeds) == sorted(objective.seeds)
     cov = targets.attrs["covariance"]
     data_cov = pd.DataFrame(0.0, index=cov.index, columns=cov.columns) if own else cov
-    se = smm_standard_errors(obj, jac, res.params, data_cov=data_cov)
+    V = smm_covariance(obj, jac, res.params, data_cov=data_cov)
+    se = _sqrt_diagonal(V)
     res.jacobian, res.std_errors = jac, se
     rows = []
     for p in obj.free:
@@ -715,4 +748,4 @@ def recover(objective: Objective, truth: Mapping[str, float], pseudo_seeds: Sequ
         rows.append(dict(parameter=p.name, truth=truth[p.name], start=p.start, fitted=res.params[p.name],
                          se=se[p.name], z=d / se[p.name] if se[p.name] > 0 else np.inf,
                          recovered=bool(abs(d) <= 2 * se[p.name])))
-    return RecoveryResult(pd.DataFrame(rows).set_index("parameter"), res, targets)
+    return RecoveryResult(pd.DataFrame(rows).set_index("parameter"), res, targets, V)

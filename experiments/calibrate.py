@@ -209,6 +209,7 @@ def _recover(args, obj, out: Path) -> int:
     res = fit.recover(obj, truth, pseudo_seeds=seeds, budget=args.budget or 20, refine=args.refine or 24,
                       seed=args.seed, out=out / "recovery")
     res.table.to_csv(out / "recovery.csv")
+    res.covariance.to_csv(out / "recovery_covariance.csv")
     print(f"Parameter recovery: pseudo-targets at the file's values (seeds {seeds or obj.seeds}), fit from "
           f"a quarter-box away, R = {len(obj.seeds)}; {time.perf_counter() - t0:.0f} s")
     print(res.summary())
