@@ -207,15 +207,15 @@ class PSM:
                              "at least 2 of each are needed")
         Xc = num[self.covariates].to_numpy()
         constant_columns(Xc, self.covariates, who, " (the logit has a constant)")
-        collinear_columns(np.column_stack([np.ones(len(Xc)), Xc]), ["const", *self.covariates], who,
+        self._X = np.column_stack([np.ones(len(Xc)), Xc])  # the logit's design (constant first)
+        collinear_columns(self._X, ["const", *self.covariates], who,
                           why=" in the propensity-score logit")
         self._y = num[outcome].to_numpy()
         self._fitted: dict | None = None
 
     def _match(self) -> dict:
-        X = np.column_stack([np.ones(len(self.data)), self.data[self.covariates].to_numpy(dtype=float)])
-        params, llf = logit_fit(self._d, X)
-        lin = X @ params
+        params, llf = logit_fit(self._d, self._X)
+        lin = self._X @ params
         radius = np.inf if self.caliper is None else float(self.caliper) * lin.std(ddof=1)
         d, y, n = self._d, self._y, self._d.size
         sides = {"ATT": (True,), "ATC": (False,), "ATE": (True, False)}[self.estimand]

@@ -21,6 +21,11 @@ IDS = ("p3_idc_fe", "p3_mech_ts")
 
 
 # --------------------------------------------------------------------- a known analytic "model"
+#: The linear model's Jacobian and the loadings of its one noise draw on the two rows.
+_G = np.array([[0.5, 0.0], [1.0, -0.5]])
+_C = np.array([0.02, 0.01])
+
+
 def fake_task(calls):
     """Replication r at theta=(a, b): p3_idc_fe = 0.5 a + 0.02 e_r, p3_mech_ts = a - 0.5 b + 0.01 e_r,
     e_r fixed per seed (common random numbers); counts each simulated replication in ``calls``."""
@@ -30,7 +35,7 @@ def fake_task(calls):
         a, b = o.get(FREE[0], 0.62), o.get(FREE[1], 0.175)
         e = np.random.default_rng(seed).standard_normal()
         calls.append((round(a, 12), round(b, 12), seed))
-        vals = {"p3_idc_fe": 0.5 * a + 0.02 * e, "p3_mech_ts": a - 0.5 * b + 0.01 * e}
+        vals = {"p3_idc_fe": 0.5 * a + _C[0] * e, "p3_mech_ts": a - 0.5 * b + _C[1] * e}
         return {i: [vals.get(i, 0.0), 0.05, 100.0] for i in ids}
 
     return task
@@ -41,6 +46,18 @@ def _targets(a=0.7, b=0.2):
     t.loc["p3_idc_fe", ["value", "se"]] = [0.5 * a, 0.01]
     t.loc["p3_mech_ts", ["value", "se"]] = [a - 0.5 * b, 0.01]
     return t
+
+
+def _mean_noise_cov(seeds) -> np.ndarray:
+    """Covariance of the two rows' means over ``seeds`` of ``fake_task``'s draws: c c' var(e) / R."""
+    e = np.array([np.random.default_rng(s).standard_normal() for s in seeds])
+    return np.outer(_C, _C) * e.var(ddof=1) / len(seeds)
+
+
+def _sandwich(S: np.ndarray) -> np.ndarray:
+    """G^-1 S G^-T: the exactly identified linear model's parameter covariance."""
+    Ginv = np.linalg.inv(_G)
+    return Ginv @ S @ Ginv.T
 
 
 def _objective(tmp_path, targets=None, log=True):
@@ -459,22 +476,16 @@ def test_standard_errors_count_the_noise_of_the_targets_and_of_the_simulated_mea
     obj = _objective(tmp_path, log=False)
     values = {FREE[0]: 0.8, FREE[1]: 0.2}
     jac = fit.jacobian(obj, values)
-    G = np.array([[0.5, 0.0], [1.0, -0.5]])
-    np.testing.assert_allclose(jac.loc[list(IDS)].to_numpy(), G, atol=1e-9)
-    e = np.array([np.random.default_rng(s).standard_normal() for s in (1, 2, 3)])
-    c = np.array([0.02, 0.01])
-    sim_cov = np.outer(c, c) * e.var(ddof=1) / 3
-    Ginv = np.linalg.inv(G)
+    np.testing.assert_allclose(jac.loc[list(IDS)].to_numpy(), _G, atol=1e-9)
     pub = np.diag([0.01**2, 0.01**2])
-    want = np.sqrt(np.diag(Ginv @ (pub + sim_cov) @ Ginv.T))
+    want = np.sqrt(np.diag(_sandwich(pub + _mean_noise_cov((1, 2, 3)))))
     np.testing.assert_allclose(fit.smm_standard_errors(obj, jac, values).to_numpy(), want, rtol=1e-9)
     pseudo = fit.pseudo_targets(obj, values, seeds=[11, 12, 13, 14])
-    d = np.array([np.random.default_rng(s).standard_normal() for s in (11, 12, 13, 14)])
     np.testing.assert_allclose(pseudo.attrs["covariance"].loc[list(IDS), list(IDS)].to_numpy(),
-                               np.outer(c, c) * d.var(ddof=1) / 4, rtol=1e-9)
+                               _mean_noise_cov((11, 12, 13, 14)), rtol=1e-9)
     both = fit.smm_standard_errors(obj, jac, values, data_cov=pseudo.attrs["covariance"]).to_numpy()
-    np.testing.assert_allclose(both, np.sqrt(np.diag(Ginv @ (np.outer(c, c) * (d.var(ddof=1) / 4 + e.var(ddof=1) / 3))
-                                                     @ Ginv.T)), rtol=1e-9)
+    np.testing.assert_allclose(both, np.sqrt(np.diag(_sandwich(_mean_noise_cov((11, 12, 13, 14))
+                                                               + _mean_noise_cov((1, 2, 3))))), rtol=1e-9)
     zero = pd.DataFrame(0.0, index=list(IDS), columns=list(IDS))
     assert (both > fit.smm_standard_errors(obj, jac, values, data_cov=zero).to_numpy()).all()
 
@@ -492,8 +503,4 @@ def test_recovery_names_parameters_identified_only_jointly(tmp_path, monkeypatch
     assert f"{FREE[0]} and {FREE[1]} (+1.000)" in res.summary()
     values = {FREE[0]: 0.8, FREE[1]: 0.2}
     V = fit.smm_covariance(obj, fit.jacobian(obj, values), values).to_numpy()  # published SEs 0.01 on both rows
-    e = np.array([np.random.default_rng(s).standard_normal() for s in (1, 2, 3)])
-    Ginv = np.linalg.inv(np.array([[0.5, 0.0], [1.0, -0.5]]))
-    c = np.array([0.02, 0.01])
-    want = Ginv @ (np.diag([0.01**2, 0.01**2]) + np.outer(c, c) * e.var(ddof=1) / 3) @ Ginv.T
-    np.testing.assert_allclose(V, want, rtol=1e-9)
+    np.testing.assert_allclose(V, _sandwich(np.diag([0.01**2, 0.01**2]) + _mean_noise_cov((1, 2, 3))), rtol=1e-9)
