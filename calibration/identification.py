@@ -36,12 +36,12 @@ KNOWN_CONFLICTS = {
     "p3_iv_2sls": "the Bartik IV and PSM rows come from samples (11,798 and 652 rows) whose rules the seed does "
                   "not state; the IV estimate is far noisier than the FE rows it must agree with",
     "p3_psm": "matched sample of 652 rows (the seed's rule is not stated)",
-    "p1_nvar_qty_beta1": "the quantity index shares a common trend with lnTFP, so the pooled NVAR slope absorbs "
-                         "the trend unless the economy's structure separates them",
-    "p1_inn_qty_qty": "patent quantity and quality move together across provinces, so table 7's two rows pin down "
-                      "the combination of theta_patqty_netqty and theta_patqual_netqty, not each (a full-size "
-                      "recovery moved them -3.1 and +2.5 SE in opposite directions)",
-    "p1_inn_qual_qty": "as p1_inn_qty_qty: the two patent interactions are identified only jointly",
+    "p1_inn_qty_qty": "table 7's regressions leave out the quality network, which trends with the patent x quantity-"
+                      "network products, so the two interaction estimates move with the spillover truths more than "
+                      "with their own (an estimate moves 0.1 per unit of theta_patqty_netqty): meeting both with the "
+                      "table 2-3 rows took a quantity spillover truth of -0.30 (the box's bound), which puts province "
+                      "GDP 2023 off its statistic by more than 5 % in 7-17 of 31 provinces (docs/calibration/README.md)",
+    "p1_inn_qual_qty": "as p1_inn_qty_qty: reachable only with spillover truths that take province GDP off history",
     "p2_thr_low": "the low regime and the pooled FE row pull the low-regime truth apart: -0.38 meets this row "
                   "but pulls p2_fe_computing to 0.022, and no middle-regime value restores it",
 }
