@@ -674,12 +674,10 @@ class RecoveryResult:
     table: pd.DataFrame
     fit: CalibrationResult
     pseudo_targets: pd.DataFrame
-    covariance: pd.DataFrame | None = None
+    covariance: pd.DataFrame
 
     def joint(self, threshold: float = JOINT_CORRELATION) -> list[tuple[str, str, float]]:
         """Pairs of parameters whose estimates' correlation is at least ``threshold`` in absolute value."""
-        if self.covariance is None:
-            return []
         V = self.covariance.to_numpy(float)
         sd = _sqrt_diagonal(self.covariance).to_numpy()
         names = list(self.covariance.index)
