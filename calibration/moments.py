@@ -216,23 +216,22 @@ def compute_moments(panels: Mapping[str, pd.DataFrame], ids: Sequence[str] | Non
 
 
 # -------------------------------------------------------------------------------- structural truth
-_ID = re.compile(r"\bp\d_[a-z0-9_]+")
 # an id that states the value (not "p3_idc_fe se 0.0910" or "p3_het_soe N 3477", notes on an SE or N)
 _STATED = re.compile(r"\b(p\d_[a-z0-9_]+)\b(?!\s+(?:se|sd|N)\b)")
 
 
 def structural_parameters(params_table: pd.DataFrame, targets: pd.DataFrame | None = None) -> dict[str, list[str]]:
-    """Target id -> the ``section.name`` parameters whose ``target`` field names that id first (an id
-    followed by "se", "sd" or "N" is a note on that row's SE or sample, not the value, and is skipped).
-
-    This is the parameter file's own statement of which structural value a row measures (e.g.
-    ``province_economy.beta1_qty`` for ``p1_nvar_qty_beta1``); the fit writes the ids a parameter
-    mainly moves into the same field, so the mapping stays current."""
+    """Target id -> the ``section.name`` parameters whose ``measures`` field (comma-separated ids) names it: the structural
+    values whose counterpart the row's published estimate is (e.g. ``province_economy.beta1_qty`` for
+    ``p1_nvar_qty_beta1``). The field is the parameter file's own statement and the fit never rewrites
+    it (it rewrites ``target``, the rows a parameter moves most). Raises ``ValueError`` naming the
+    parameter if it names an id that is not in ``targets.csv``."""
     targets = load_targets() if targets is None else targets
     out: dict[str, list[str]] = {}
     for _, r in params_table.iterrows():
-        text = str(r.get("target", ""))
-        found = [m for m in _STATED.findall(text) if m in targets.index]
-        if found:
-            out.setdefault(found[0], []).append(f"{r['section']}.{r['name']}")
+        name = f"{r['section']}.{r['name']}"
+        for tid in (i.strip() for i in str(r.get("measures", "")).split(",") if i.strip()):
+            if tid not in targets.index:
+                raise ValueError(f"parameters: {name}.measures = {tid!r}: not a target id of calibration/targets.csv")
+            out.setdefault(tid, []).append(name)
     return out

@@ -67,10 +67,8 @@ def target_rows(table: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
 
 
 def structural_table(table: pd.DataFrame, params: pd.DataFrame, targets: pd.DataFrame) -> pd.DataFrame:
-    """Published estimate beside the structural value of the parameter(s) the study module uses for it."""
+    """Published estimate beside the structural value whose counterpart it is (the ``measures`` field)."""
     where = structural_parameters(params, targets)
-    coefficient = ~targets["spec"].astype(str).str.contains("descriptive|macro fact", regex=True)
-    where = {k: v for k, v in where.items() if bool(coefficient.get(k, False))}
     vals = dict(zip(params["section"] + "." + params["name"], params["value"]))
     rows = []
     for tid in table.index:
@@ -175,7 +173,7 @@ def make_report(table: pd.DataFrame, out: str | Path, *, params: pd.DataFrame, t
     if len(st):
         lines += ["## Published estimate beside the structural truth", "",
                   "The structural value is the parameter-file entry the study module uses for that statistic "
-                  "(the entry whose `target` names the row first); the difference is the estimator's bias on "
+                  "(the entry whose `measures` field names the row); the difference is the estimator's bias on "
                   "this economy plus the fit's error.", "", _md_table(st), ""]
     bad_n = rows[rows["N within 2 %"] == "✗"]
     if len(bad_n):

@@ -51,7 +51,7 @@ def _setup(args):
 
     from calibration import fit
     from calibration import moments as mom
-    from calibration.params import DEFAULT_PATH
+    from calibration.params import DEFAULT_PATH, load_parameters
     from calibration.targets import load_targets
     from sim.config import ModelConfig
 
@@ -59,6 +59,10 @@ def _setup(args):
     params_path = Path(args.params or DEFAULT_PATH)
     if not params_path.is_file():
         raise _usage(f"--params {params_path}: file not found")
+    try:
+        mom.structural_parameters(load_parameters(params_path).table, targets)
+    except ValueError as err:
+        raise _usage(str(err)) from None
     if args.reps < 1:
         raise _usage(f"--reps {args.reps}: must be at least 1")
     if args.workers < 1:

@@ -169,6 +169,7 @@ COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
         "unit": ("text", "unit of the value"),
         "meaning": ("text", "what the parameter means"),
         "target": ("text", "calibration target or source"),
+        "measures": ("text", "target ids whose published estimate is the counterpart of this structural value"),
         "min": ("see unit", "lowest allowed value"),
         "max": ("see unit", "highest allowed value"),
         "integer": ("true/false", "whether the value must be an integer"),

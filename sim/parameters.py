@@ -4,7 +4,8 @@ The loader lives in ``sim`` because the model reads its parameters; the file its
 calibration's product and stays in ``calibration/`` (``calibration.params`` re-exports this module).
 
 Each entry in the TOML file is ``name = {value, min, max, unit, meaning, target}`` (plus
-``integer = true`` for counts and years). ``min``/``max`` are the one place where a
+``integer = true`` for counts and years, and ``measures = "ids"`` where a published estimate is the
+study estimator's counterpart of the entry's structural value: the row the report sets beside it). ``min``/``max`` are the one place where a
 parameter's allowed range is stated: the file's own values, scenario ``[parameters]``,
 sweep and calibration overrides are all checked against them, and an entry without them
 is refused when the file is loaded. A run may override values with a flat mapping
@@ -166,6 +167,7 @@ def load_parameters(path: str | Path | None = None, overrides: Mapping[str, Any]
                     "unit": entry.get("unit", ""),
                     "meaning": entry.get("meaning", ""),
                     "target": entry.get("target", ""),
+                    "measures": str(entry.get("measures", "")),
                     "min": float(lo),
                     "max": float(hi),
                     "integer": integer,

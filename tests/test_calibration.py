@@ -197,6 +197,36 @@ def test_write_parameters_rewrites_only_value_and_target(tmp_path):
         fit.write_parameters({"firm_outcomes.nope": 1.0}, src)
 
 
+def test_structural_counterparts_are_coefficient_rows_and_survive_a_write_back(tmp_path):
+    from calibration.params import load_parameters
+
+    targets = load_targets()
+    where = moments.structural_parameters(load_parameters().table, targets)
+    spec = targets.loc[list(where), "spec"].astype(str)
+    assert not spec.str.contains("descriptive|macro fact", regex=True).any()
+    src = tmp_path / "parameters.toml"
+    shutil.copyfile(DEFAULT_PATH, src)
+    fit.write_parameters({"province_economy.beta1_qty": -0.05}, src,
+                         targets={"province_economy.beta1_qty": "fitted to p1_desc_lntfp_mean, p1_nvar_qty_beta1"})
+    after = moments.structural_parameters(load_parameters(src).table, targets)
+    assert after == where
+    assert after["p1_nvar_qty_beta1"] == ["province_economy.beta1_qty"]
+    assert "p1_desc_lntfp_mean" not in after
+
+
+def test_parameter_file_naming_an_unknown_counterpart_is_refused_before_simulating(tmp_path, capsys, monkeypatch):
+    import sim.model
+    from experiments.cli import main
+
+    monkeypatch.setattr(sim.model.SuanLiModel, "__init__", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
+    src = tmp_path / "parameters.toml"
+    src.write_text(DEFAULT_PATH.read_text().replace('measures = "p1_nvar_qty_beta1"', 'measures = "p1_nvar_qty_beta9"'))
+    rc = main(["calibrate", "--report", "--backend", "serial", "--params", str(src), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1
+    assert "province_economy.beta1_qty.measures" in err[0] and "p1_nvar_qty_beta9" in err[0]
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["--targets", "p3_idc_fe,p9_nothing"], "p9_nothing"),
     (["--free", "firm_outcomes.no_such"], "firm_outcomes.no_such"),
