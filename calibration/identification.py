@@ -12,7 +12,7 @@ different units. A parameter is **identified** when it moves some fitted target 
 ``morris_heatmap.png`` and ``identification.md``: per parameter the targets it moves, the
 targets no free parameter moves, and the rows that cannot be met jointly in the linear
 approximation (least-squares step on the Jacobian, or on Morris' signed mean effects when no
-Jacobian is given), with the known reasons from the studies' texts.
+Jacobian is given), with the known reasons from the seeds' texts and from the fits.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import pandas as pd
 
 IDENTIFIED_SE = 1.0
 SOURCE = "SuanLi Morris screen (SALib); targets: calibration/targets.csv; scale: published SE or 10 % of the value"
-# Reasons, from the seeds' texts, why some rows pull against each other whatever the parameters.
+# Reasons why some rows pull against each other: from the seeds' texts, and from the fits that tried
+# (docs/calibration/README.md).
 KNOWN_CONFLICTS = {
     "p2_fe_computing": "seed 001's text says 0.426 % while its fitted equation gives 0.0426; the row uses 0.0426, "
                        "and the threshold regimes (-0.3609 low, 0.0286 high) must average to it on the same cities",
@@ -36,14 +37,11 @@ KNOWN_CONFLICTS = {
     "p3_iv_2sls": "the Bartik IV and PSM rows come from samples (11,798 and 652 rows) whose rules the seed does "
                   "not state; the IV estimate is far noisier than the FE rows it must agree with",
     "p3_psm": "matched sample of 652 rows (the seed's rule is not stated)",
-    "p1_inn_qty_qty": "table 7's regressions leave out the quality network, which trends with the patent x quantity-"
-                      "network products, so the two interaction estimates move with the spillover truths more than "
-                      "with their own (an estimate moves 0.1 per unit of theta_patqty_netqty): meeting both with the "
-                      "table 2-3 rows took a quantity spillover truth of -0.30 (the box's bound), which puts province "
-                      "GDP 2023 off its statistic by more than 5 % in 7-17 of 31 provinces (docs/calibration/README.md)",
-    "p1_inn_qual_qty": "as p1_inn_qty_qty: reachable only with spillover truths that take province GDP off history",
+    "p1_nvar_qual_beta1": "met with tables 2, 3 and 6 alone; with table 7's two rows in the fit (13 of 14 met) it is "
+                          "the row the fit gives up (-1.1 SE): the quality spillover truth serves both tables",
     "p2_thr_low": "the low regime and the pooled FE row pull the low-regime truth apart: -0.38 meets this row "
-                  "but pulls p2_fe_computing to 0.022, and no middle-regime value restores it",
+                  "but pulls p2_fe_computing to 0.022, and no middle-regime value restores it (global and R = 16 "
+                  "city fits, ninth session, stop with both missed)",
 }
 
 
@@ -242,7 +240,7 @@ def write_identification(res: MorrisResult, out: str | Path, jacobian: pd.DataFr
                          + (f"; {KNOWN_CONFLICTS[i]}" if i in KNOWN_CONFLICTS else ""))
         if stuck.empty:
             lines.append("- none in the linear approximation")
-    lines += ["", "## Known reasons from the studies", ""] + [f"- `{k}`: {v}" for k, v in KNOWN_CONFLICTS.items()]
+    lines += ["", "## Known reasons (the seeds' texts and the fits)", ""] + [f"- `{k}`: {v}" for k, v in KNOWN_CONFLICTS.items()]
     tmp = out / ".identification.tmp.md"
     tmp.write_text("\n".join(lines) + "\n")
     os.replace(tmp, paths["note"])

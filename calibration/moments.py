@@ -32,7 +32,7 @@ from sim.studies import provinces as _provinces
 N_TOLERANCE = 0.02  # relative gap between simulated and published N that counts as "the study's sample"
 
 # The simulated panels' names where they differ from a table's defaults (as experiments.replication):
-# seed 000's innovation measures are ln(patents per bn CNY of GDP) (inn_qty, inn_qual), not raw counts.
+# seed 000's innovation measures (table 7's M) are ln of the patent counts (inn_qty, inn_qual), not raw counts.
 # Tables 2-3 estimate only column (8), the one their targets read.
 TABLE_OPTIONS = {"p1_table7": {"innovation": ("inn_qty", "inn_qual")},
                  "p1_table2": {"last_only": True}, "p1_table3": {"last_only": True}}
@@ -221,8 +221,8 @@ _STATED = re.compile(r"\b(p\d_[a-z0-9_]+)\b(?!\s+(?:se|sd|N)\b)")
 
 
 def structural_parameters(params_table: pd.DataFrame, targets: pd.DataFrame | None = None) -> dict[str, list[str]]:
-    """Target id -> the ``section.name`` parameters whose ``measures`` field (comma-separated ids) names it: the structural
-    values whose counterpart the row's published estimate is (e.g. ``province_economy.beta1_qty`` for
+    """Target id -> the ``section.name`` parameters whose ``measures`` field (comma-separated ids)
+    names it: the structural values whose counterpart the row's published estimate is (e.g. ``province_economy.beta1_qty`` for
     ``p1_nvar_qty_beta1``). The field is the parameter file's own statement and the fit never rewrites
     it (it rewrites ``target``, the rows a parameter moves most). Raises ``ValueError`` naming the
     parameter if it names an id that is not in ``targets.csv``."""

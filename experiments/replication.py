@@ -20,7 +20,7 @@ from sim.studies import cities, firms, provinces
 SAMPLERS = {"provinces": provinces.study_sample, "cities": cities.study_sample, "firms": firms.study_sample}
 
 # The simulated panels' names where they differ from a table's defaults: seed 000's innovation
-# measures are ln(patents per bn CNY of GDP) (``inn_qty``, ``inn_qual``), not raw counts.
+# measures (table 7's M) are ln of the patent counts (``inn_qty``, ``inn_qual``), not raw counts.
 SIM_OPTIONS = {"p1_table7": {"innovation": ("inn_qty", "inn_qual")}}
 
 

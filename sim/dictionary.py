@@ -229,8 +229,8 @@ COLUMNS["study_provinces"] = {
     "tau_L": ("ratio", "labour price distortion tau_L"),
     "patents_qty": ("count", "utility and design patents granted (quantity)"),
     "patents_qual": ("count", "invention patents granted (quality)"),
-    "inn_qty": ("ln(patents per bn CNY)", "innovation quantity: ln of quantity patents per bn CNY of GDP"),
-    "inn_qual": ("ln(patents per bn CNY)", "innovation quality: ln of invention patents per bn CNY of GDP"),
+    "inn_qty": ("ln(count)", "innovation quantity (seed 000 table 7's M): ln of utility and design patents granted"),
+    "inn_qual": ("ln(count)", "innovation quality (seed 000 table 7's M): ln of invention patents granted"),
 }
 COLUMNS["latent_provinces"] = {
     "TE": ("share", "true technical efficiency exp(-u)"),
@@ -249,6 +249,8 @@ COLUMNS["latent_provinces"] = {
     "net_qty": ("index", "network DF_qty: W x DF_qty"),
     "net_qual": ("index", "network DF_qual: W x DF_qual"),
     "lambda": ("events/yr", "Poisson intensity of innovation events"),
+    "pat_intensity_qty": ("ln(patents per bn CNY)", "quantity patents per bn CNY of GDP, logged: the TFP equation's innovation measure"),
+    "pat_intensity_qual": ("ln(patents per bn CNY)", "invention patents per bn CNY of GDP, logged: the TFP equation's innovation measure"),
     "innovations": ("count", "innovation events"),
     "invention_share": ("share", "probability that an event is an invention patent"),
     "zeta": ("log", "province innovation-size shock"),

@@ -5,10 +5,10 @@ calibration's product and stays in ``calibration/`` (``calibration.params`` re-e
 
 Each entry in the TOML file is ``name = {value, min, max, unit, meaning, target}`` (plus
 ``integer = true`` for counts and years, and ``measures = "ids"`` where a published estimate is the
-study estimator's counterpart of the entry's structural value: the row the report sets beside it). ``min``/``max`` are the one place where a
-parameter's allowed range is stated: the file's own values, scenario ``[parameters]``,
-sweep and calibration overrides are all checked against them, and an entry without them
-is refused when the file is loaded. A run may override values with a flat mapping
+study estimator's counterpart of the entry's structural value: the row the report sets beside it).
+``min``/``max`` are the one place where a parameter's allowed range is stated: the file's own
+values, scenario ``[parameters]``, sweep and calibration overrides are all checked against them,
+and an entry without them is refused when the file is loaded. A run may override values with a flat mapping
 ``{"section.name": value}``; unknown names are rejected so that a typo cannot pass silently.
 
 How the ranges were set (documented rule, see the entries): shares in [0, 1]; AR(1)

@@ -101,10 +101,11 @@ def distortion(ln1p_base: np.ndarray, q_qty: np.ndarray, q_qual: np.ndarray, noi
     return ln1p_base * np.exp(-kappa_qty * q_qty - kappa_qual * q_qual + noise)
 
 
-def tfp_drivers(p, ln_n_rel, inn_q, inn_c, nq, nc, tau_k, tau_l, Z, mu, eps):
-    """Non-lag part of lnTFP and its innovation part (the increment of ln Z); ``inn_q``, ``inn_c``
-    are ln(patents per bn CNY of GDP) of quantity and quality patents."""
-    pq, pc = inn_q - p.pat_ref_qty, inn_c - p.pat_ref_qual
+def tfp_drivers(p, ln_n_rel, int_q, int_c, nq, nc, tau_k, tau_l, Z, mu, eps):
+    """Non-lag part of lnTFP and its innovation part (the increment of ln Z); ``int_q``, ``int_c``
+    are the patent intensities ln(patents per bn CNY of GDP) of quantity and quality patents (the
+    structure's measure; the panel's ``inn_qty``, ``inn_qual`` are seed 000's, ln of the counts)."""
+    pq, pc = int_q - p.pat_ref_qty, int_c - p.pat_ref_qual
     nqc, ncc = nq - p.net_ref_qty, nc - p.net_ref_qual
     innov = (p.innov_g * ln_n_rel + p.phi_pat_qty * pq + p.phi_pat_qual * pc
              + p.theta_patqty_netqty * pq * nqc + p.theta_patqual_netqty * pc * nqc
@@ -214,8 +215,8 @@ class ProvinceMechanism:
         Pq = N - Pc
         ln_n_rel = np.log(np.maximum(N, 1)) - ln_base
 
-        inn_q, inn_c = np.log(np.maximum(Pq, 1) / gdp), np.log(np.maximum(Pc, 1) / gdp)
-        x, innov = tfp_drivers(p, ln_n_rel, inn_q, inn_c, nq, nc, tau[0], tau[1], Z, self.mu, eps)
+        int_q, int_c = np.log(np.maximum(Pq, 1) / gdp), np.log(np.maximum(Pc, 1) / gdp)
+        x, innov = tfp_drivers(p, ln_n_rel, int_q, int_c, nq, nc, tau[0], tau[1], Z, self.mu, eps)
         x = x + p.tfp_drift * (min(year, STUDY_WINDOW[1]) - p.translog_t_ref)
         if first:
             self.lag = (x - eps) / (1.0 - p.beta2)
@@ -250,7 +251,8 @@ class ProvinceMechanism:
         return {
             "lnTFP": lntfp, "Y": Y, "K": K, "L": L, "tau_K": tau[0], "tau_L": tau[1],
             "patents_qty": Pq.astype(float), "patents_qual": Pc.astype(float), "innovations": N.astype(float),
-            "inn_qty": inn_q, "inn_qual": inn_c,
+            "inn_qty": np.log(np.maximum(Pq, 1)), "inn_qual": np.log(np.maximum(Pc, 1)),
+            "pat_intensity_qty": int_q, "pat_intensity_qual": int_c,
             "TE": np.exp(-u), "u": u, "lnF": np.full(n, lnF), "TC": tc, "TS": ts, "lnZ": self.lnZ.copy(),
             "lnK_centred": kc,
             "lambda": lam, "zeta": zeta, "invention_share": pi, "mu": self.mu.copy(), "eps": eps, "v": v,
@@ -408,7 +410,7 @@ class ProvinceEconomy(StudyModule):
                      "inn_qty", "inn_qual", "gdp_bn_cny", "pop_mn")
     LATENT_COLUMNS = ("province", "year", "TE", "u", "lnF", "TC", "TS", "lnK_centred", "lnZ", "S", "s", "chi", "DF_qual_struct",
                       "net_qty", "net_qual", "lambda", "innovations", "invention_share", "zeta", "mu", "eps", "v",
-                      "tfp_gap")
+                      "tfp_gap", "pat_intensity_qty", "pat_intensity_qual")
 
     def panel(self) -> pd.DataFrame:
         """Province-year panel in seed 000's names (Y, K in bn CNY at base-year prices, L in k persons,
