@@ -218,7 +218,10 @@ def test_parameter_file_naming_an_unknown_counterpart_is_refused_before_simulati
     import sim.model
     from experiments.cli import main
 
-    monkeypatch.setattr(sim.model.SuanLiModel, "__init__", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
+    def boom(*a, **k):
+        raise AssertionError("simulated")
+
+    monkeypatch.setattr(sim.model.SuanLiModel, "__init__", boom)
     src = tmp_path / "parameters.toml"
     src.write_text(DEFAULT_PATH.read_text().replace('measures = "p1_nvar_qty_beta1"', 'measures = "p1_nvar_qty_beta9"'))
     rc = main(["calibrate", "--report", "--backend", "serial", "--params", str(src), "--out", str(tmp_path / "o")])

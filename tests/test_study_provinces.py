@@ -221,6 +221,13 @@ def test_default_indices_follow_their_definitions(default_run):
     ln5 = np.log(q["users_5g"].where(q["year"] >= 2019, 1.0))
     inner = 55.0 * np.log(q["users_4g"]) + 334.0 * ln5
     assert np.allclose(q["DF_qual"], np.log(inner), rtol=0, atol=1e-12)
+    # Innovation (table 7's M): ln of the patent counts, as the seed measures it; the TFP equation's
+    # own measure, patents per bn CNY of GDP, is in the latent table.
+    assert np.allclose(panel["inn_qty"], np.log(np.maximum(panel["patents_qty"], 1)), rtol=0, atol=1e-12)
+    assert np.allclose(panel["inn_qual"], np.log(np.maximum(panel["patents_qual"], 1)), rtol=0, atol=1e-12)
+    lat = default_run.studies["provinces"].latent().merge(panel, on=["province", "year"])
+    assert np.allclose(lat["pat_intensity_qty"], lat["inn_qty"] - np.log(lat["gdp_bn_cny"]), rtol=0, atol=1e-12)
+    assert np.allclose(lat["pat_intensity_qual"], lat["inn_qual"] - np.log(lat["gdp_bn_cny"]), rtol=0, atol=1e-12)
 
 
 TABLE1 = {  # seed 000 Table 1, 450 province-years 2008-2022: mean, sd
