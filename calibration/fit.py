@@ -363,7 +363,7 @@ class Objective:
         key = self._key(values, with_report)
         hit = self.log.records.get(key)
         if hit is not None:
-            reps = {int(s): v for s, v in hit["reps"].items()}
+            reps = {s: hit["reps"][str(s)] for s in self.seeds}  # the seeds' order, not the log's sorted keys
             tab = self.table(reps)
             return Evaluation(values, tab, self.distance(tab), float(hit["seconds"]), cached=True, stage=stage,
                               reps=reps)
