@@ -240,7 +240,8 @@ def write_identification(res: MorrisResult, out: str | Path, jacobian: pd.DataFr
                          + (f"; {KNOWN_CONFLICTS[i]}" if i in KNOWN_CONFLICTS else ""))
         if stuck.empty:
             lines.append("- none in the linear approximation")
-    lines += ["", "## Known reasons (the seeds' texts and the fits)", ""] + [f"- `{k}`: {v}" for k, v in KNOWN_CONFLICTS.items()]
+    lines += ["", "## Known reasons (the seeds' texts and the fits)", ""]
+    lines += [f"- `{k}`: {v}" for k, v in KNOWN_CONFLICTS.items()]
     tmp = out / ".identification.tmp.md"
     tmp.write_text("\n".join(lines) + "\n")
     os.replace(tmp, paths["note"])

@@ -222,10 +222,10 @@ _STATED = re.compile(r"\b(p\d_[a-z0-9_]+)\b(?!\s+(?:se|sd|N)\b)")
 
 def structural_parameters(params_table: pd.DataFrame, targets: pd.DataFrame | None = None) -> dict[str, list[str]]:
     """Target id -> the ``section.name`` parameters whose ``measures`` field (comma-separated ids)
-    names it: the structural values whose counterpart the row's published estimate is (e.g. ``province_economy.beta1_qty`` for
-    ``p1_nvar_qty_beta1``). The field is the parameter file's own statement and the fit never rewrites
-    it (it rewrites ``target``, the rows a parameter moves most). Raises ``ValueError`` naming the
-    parameter if it names an id that is not in ``targets.csv``."""
+    names it: the structural values whose counterpart the row's published estimate is (e.g.
+    ``province_economy.beta1_qty`` for ``p1_nvar_qty_beta1``). The field is the parameter file's own
+    statement and the fit never rewrites it (it rewrites ``target``, the rows a parameter moves most).
+    Raises ``ValueError`` naming the parameter if it names an id that is not in ``targets.csv``."""
     targets = load_targets() if targets is None else targets
     out: dict[str, list[str]] = {}
     for _, r in params_table.iterrows():
