@@ -60,9 +60,9 @@ def _sandwich(S: np.ndarray) -> np.ndarray:
     return Ginv @ S @ Ginv.T
 
 
-def _objective(tmp_path, targets=None, log=True):
+def _objective(tmp_path, targets=None, log=True, reps=3):
     free = fit.free_parameters(FREE, bounds={FREE[0]: (0.3, 1.2), FREE[1]: (0.05, 0.4)})
-    return fit.Objective(IDS, free, reps=3, targets=targets if targets is not None else _targets(),
+    return fit.Objective(IDS, free, reps=reps, targets=targets if targets is not None else _targets(),
                          log=tmp_path / "evaluations.jsonl" if log else None)
 
 
@@ -128,13 +128,8 @@ def test_logged_evaluation_gives_the_same_table_to_the_last_bit(tmp_path, monkey
     """With 12 seeds the log's sorted keys ("1", "10", "11", ..., "2") differ from the seeds' order; the MC SE
     must not depend on it (the report read from the log must equal the report simulated)."""
     monkeypatch.setattr(fit, "_task", fake_task([]))
-    free = fit.free_parameters(FREE, bounds={FREE[0]: (0.3, 1.2), FREE[1]: (0.05, 0.4)})
-
-    def make():
-        return fit.Objective(IDS, free, reps=12, targets=_targets(), log=tmp_path / "evaluations.jsonl")
-
-    a = make().evaluate({FREE[0]: 0.8, FREE[1]: 0.3})
-    b = make().evaluate({FREE[0]: 0.8, FREE[1]: 0.3})
+    a = _objective(tmp_path, reps=12).evaluate({FREE[0]: 0.8, FREE[1]: 0.3})
+    b = _objective(tmp_path, reps=12).evaluate({FREE[0]: 0.8, FREE[1]: 0.3})
     assert b.cached and list(b.reps) == list(range(1, 13))
     pd.testing.assert_frame_equal(a.table, b.table, check_exact=True)
 
@@ -212,6 +207,16 @@ def test_write_parameters_rewrites_only_value_and_target(tmp_path):
         fit.write_parameters({"firm_outcomes.nope": 1.0}, src)
 
 
+def _refuse_simulation(monkeypatch) -> None:
+    """Make any model construction fail: the call under test must stop before simulating."""
+    import sim.model
+
+    def boom(*a, **k):
+        raise AssertionError("simulated")
+
+    monkeypatch.setattr(sim.model.SuanLiModel, "__init__", boom)
+
+
 def test_structural_counterparts_are_coefficient_rows_and_survive_a_write_back(tmp_path):
     from calibration.params import load_parameters
 
@@ -230,13 +235,9 @@ def test_structural_counterparts_are_coefficient_rows_and_survive_a_write_back(t
 
 
 def test_parameter_file_naming_an_unknown_counterpart_is_refused_before_simulating(tmp_path, capsys, monkeypatch):
-    import sim.model
     from experiments.cli import main
 
-    def boom(*a, **k):
-        raise AssertionError("simulated")
-
-    monkeypatch.setattr(sim.model.SuanLiModel, "__init__", boom)
+    _refuse_simulation(monkeypatch)
     src = tmp_path / "parameters.toml"
     src.write_text(DEFAULT_PATH.read_text().replace('measures = "p1_nvar_qty_beta1"', 'measures = "p1_nvar_qty_beta9"'))
     rc = main(["calibrate", "--report", "--backend", "serial", "--params", str(src), "--out", str(tmp_path / "o")])
@@ -255,13 +256,9 @@ def test_parameter_file_naming_an_unknown_counterpart_is_refused_before_simulati
     (["--hold-out", "p3_zzz"], "p3_zzz"),
 ])
 def test_bad_call_exits_2_with_one_line_before_simulating(argv, needle, capsys, monkeypatch, tmp_path):
-    import sim.model
     from experiments.cli import main
 
-    def boom(*a, **k):
-        raise AssertionError("simulated")
-
-    monkeypatch.setattr(sim.model.SuanLiModel, "__init__", boom)
+    _refuse_simulation(monkeypatch)
     rc = main(["calibrate", "--backend", "serial", "--out", str(tmp_path / "o"), *argv])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2
