@@ -13,6 +13,8 @@ M x W·DF_qty), for M = innovation quantity and quality, at the committed parame
 from __future__ import annotations
 
 import sys
+from itertools import chain
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -23,8 +25,23 @@ from sim.model import SuanLiModel
 from sim.outputs import collect_panels
 from sim.studies import provinces as pv
 
-PARTS = ("lnTFP", "innovation: g x events", "innovation: phi x patents", "innovation: theta x patents x W·DF_qty",
-         "innovation: theta x patents x W·DF_qual", "distortions", "controls", "drift", "province effect", "shock")
+# Each part of the TFP equation is ``tfp_drivers`` with only its own coefficients left on (the
+# innovation events' part, whose ln(N / baseline) the panels do not carry, is the rest of ln Z's increment).
+GROUPS = {
+    "innovation: phi x patents": ("phi_pat_qty", "phi_pat_qual"),
+    "innovation: theta x patents x W·DF_qty": ("theta_patqty_netqty", "theta_patqual_netqty"),
+    "innovation: theta x patents x W·DF_qual": ("theta_patqty_netqual", "theta_patqual_netqual"),
+    "distortions": ("phi_tau_k", "phi_tau_l", "theta_tauk_netqty", "theta_taul_netqty", "theta_tauk_netqual",
+                    "theta_taul_netqual"),
+    "controls": tuple(f"gamma_z{j}" for j in range(6)),
+}
+COEFFICIENTS = ("beta0", "innov_g", *chain.from_iterable(GROUPS.values()))
+PARTS = ("lnTFP", "innovation: g x events", *GROUPS, "drift", "province effect", "shock")
+
+
+def _only(P: SimpleNamespace, names: tuple[str, ...]) -> SimpleNamespace:
+    """The province parameters with every TFP-equation coefficient but ``names`` set to 0."""
+    return SimpleNamespace(**{**vars(P), **{k: 0.0 for k in COEFFICIENTS if k not in names}})
 
 
 def parts(seed: int) -> pd.DataFrame:
@@ -37,20 +54,16 @@ def parts(seed: int) -> pd.DataFrame:
     df = pan["study_provinces"].merge(lat, on=["province", "year"]).sort_values(["province", "year"])
     by = df.groupby("province")
     df["lag"] = by["lnTFP"].shift()
-    innov = df["lnZ"] - P.beta2 * by["lnZ"].shift()
-    pq, pc = df["pat_intensity_qty"] - P.pat_ref_qty, df["pat_intensity_qual"] - P.pat_ref_qual
-    nq, nc = df["net_qty"] - P.net_ref_qty, df["net_qual"] - P.net_ref_qual
-    theta_q = P.theta_patqty_netqty * pq * nq + P.theta_patqual_netqty * pc * nq
-    theta_c = P.theta_patqty_netqual * pq * nc + P.theta_patqual_netqual * pc * nc
-    phi = P.phi_pat_qty * pq + P.phi_pat_qual * pc
-    dist = (P.phi_tau_k * df["tau_K"] + P.phi_tau_l * df["tau_L"]
-            + (P.theta_tauk_netqty * nq + P.theta_tauk_netqual * nc) * df["tau_K"]
-            + (P.theta_taul_netqty * nq + P.theta_taul_netqual * nc) * df["tau_L"])
-    gam = np.array([getattr(P, f"gamma_z{j}") for j in range(6)]) * pv.CONTROL_SCALE
-    Y = pd.DataFrame({
-        PARTS[0]: df["lnTFP"], PARTS[1]: innov - phi - theta_q - theta_c, PARTS[2]: phi, PARTS[3]: theta_q,
-        PARTS[4]: theta_c, PARTS[5]: dist, PARTS[6]: df[list(rep.P1_CONTROLS)].to_numpy() @ gam,
-        PARTS[7]: P.tfp_drift * (df["year"] - P.translog_t_ref), PARTS[8]: df["mu"], PARTS[9]: df["eps"]})
+    innov = (df["lnZ"] - P.beta2 * by["lnZ"].shift()).to_numpy()
+    zero = np.zeros(len(df))
+    args = [df[c].to_numpy() for c in ("pat_intensity_qty", "pat_intensity_qual", "net_qty", "net_qual", "tau_K",
+                                       "tau_L")]
+    Z = df[list(pv.CONTROLS)].to_numpy().T
+    own = {name: pv.tfp_drivers(_only(P, names), zero, *args, Z, zero, zero)[0] for name, names in GROUPS.items()}
+    events = innov - sum(own[k] for k in GROUPS if k.startswith("innovation"))
+    Y = pd.DataFrame({PARTS[0]: df["lnTFP"].to_numpy(), PARTS[1]: events, **own,
+                      "drift": (P.tfp_drift * (df["year"] - P.translog_t_ref)).to_numpy(),
+                      "province effect": df["mu"].to_numpy(), "shock": df["eps"].to_numpy()}, index=df.index)
     rest = df["lnTFP"] - P.beta2 * df["lag"] - P.beta0 - Y.iloc[:, 1:].sum(axis=1)
     keep = df["lag"].notna().to_numpy()
     assert np.abs(rest[keep]).max() < 1e-9, "the parts do not add up to lnTFP"
