@@ -81,6 +81,35 @@ def structural_table(table: pd.DataFrame, params: pd.DataFrame, targets: pd.Data
     return pd.DataFrame(rows)
 
 
+def _seed_text(seeds: Sequence[int]) -> str:
+    s = sorted(seeds)
+    return f"{s[0]}-{s[-1]}" if s == list(range(s[0], s[-1] + 1)) and len(s) > 2 else ", ".join(map(str, s))
+
+
+def fresh_section(table: pd.DataFrame, fresh: pd.DataFrame, seeds: Sequence[int], fresh_seeds: Sequence[int]) -> list[str]:
+    """Markdown lines: the rows met on the report's seeds against the same parameters on other seeds. A fit on
+    R seeds can meet a row with those seeds' draws; a row met on both holds for the parameters."""
+    both = table["within"] & fresh["within"]
+    cols = {"target": table.index, "role": table["role"].to_numpy(),
+            f"diff, seeds {_seed_text(seeds)}": table["diff"].map(_fmt).to_numpy(),
+            "within": np.where(table["within"], "✓", ""),
+            f"diff, seeds {_seed_text(fresh_seeds)}": fresh["diff"].reindex(table.index).map(_fmt).to_numpy(),
+            "within ": np.where(fresh["within"].reindex(table.index).fillna(False).astype(bool), "✓", ""),
+            "MC SE (fresh)": fresh["mc_se"].reindex(table.index).map(_fmt).to_numpy()}
+    only = [t for t in table.index if table.at[t, "within"] and not fresh.at[t, "within"]]
+    gained = [t for t in table.index if fresh.at[t, "within"] and not table.at[t, "within"]]
+    fit = table["role"] == "fit"
+    lines = [f"## On fresh seeds ({_seed_text(fresh_seeds)}, not used by the fit)", "",
+             f"The same parameters on {len(fresh_seeds)} other seeds meet **{int(fresh['within'].sum())} of "
+             f"{len(fresh)} rows** (in-sample {int(fresh.loc[fit, 'within'].sum())}/{int(fit.sum())}); "
+             f"{int(both.sum())} rows are met on both sets of seeds.", ""]
+    if only:
+        lines += ["Met on the report's seeds only: " + ", ".join(f"`{t}`" for t in only) + ".", ""]
+    if gained:
+        lines += ["Met on the fresh seeds only: " + ", ".join(f"`{t}`" for t in gained) + ".", ""]
+    return lines + [_md_table(pd.DataFrame(cols)), ""]
+
+
 def figure(table: pd.DataFrame, path: Path, title: str) -> Path:
     """Simulated minus published, in published SEs (10 % of the value without SE), with 2 MC SE bars."""
     import matplotlib
@@ -132,8 +161,10 @@ def save_png(fig, path: Path) -> Path:
 def make_report(table: pd.DataFrame, out: str | Path, *, params: pd.DataFrame, title: str = "SuanLi calibration",
                 seeds: Sequence[int] = (), timings: Mapping[str, float] | None = None,
                 fitted: Mapping[str, float] | None = None, notes: Sequence[str] = (),
-                targets: pd.DataFrame | None = None) -> Path:
-    """Write ``out/report.md`` (+ ``targets_fit.png``, ``targets_fit.csv``); returns the Markdown path."""
+                targets: pd.DataFrame | None = None, fresh: pd.DataFrame | None = None,
+                fresh_seeds: Sequence[int] = ()) -> Path:
+    """Write ``out/report.md`` (+ ``targets_fit.png``, ``targets_fit.csv``); returns the Markdown path.
+    ``fresh`` is the same evaluation on ``fresh_seeds`` (none of ``seeds``): its section says which rows hold there."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     targets = load_targets() if targets is None else targets
@@ -169,6 +200,8 @@ def make_report(table: pd.DataFrame, out: str | Path, *, params: pd.DataFrame, t
         lines += [f"{len(noisy)} rows have a Monte Carlo SE of the simulated mean at least their scale (the published "
                   "SE, or the tolerance): other draws of the same parameters would move them by a scale or more, so "
                   "whether they are met says little at this R: " + ", ".join(f"`{t}`" for t in noisy) + ".", ""]
+    if fresh is not None:
+        lines += fresh_section(table, fresh, seeds, fresh_seeds)
     st = structural_table(table, params, targets)
     if len(st):
         lines += ["## Published estimate beside the structural truth", "",

@@ -73,6 +73,7 @@ def _setup(args):
         raise _usage(f"--span {args.span}: must be in (0, 1] (a share of each parameter's bound width)")
     if args.tolerance <= 0:
         raise _usage(f"--tolerance {args.tolerance}: must be positive (a relative tolerance, e.g. 0.10)")
+    fresh = _fresh_seeds(args)
     hold = fit.parse_ids(args.hold_out, targets.index, "--hold-out")
     hold = list(fit.DEFAULT_HOLD_OUT) if hold is None else hold
     ids = fit.parse_ids(args.targets, targets.index, "--targets")
@@ -96,7 +97,27 @@ def _setup(args):
             raise _usage(f"--firm-scale {args.firm_scale}: must be in (0, 1]")
         config = replace(config, firm_scale=args.firm_scale)
     pool = fit.ReplicationPool(args.backend, args.workers, args.scheduler)
-    return dict(targets=targets, params_path=params_path, ids=ids, hold=hold, free=free, config=config, pool=pool)
+    return dict(targets=targets, params_path=params_path, ids=ids, hold=hold, free=free, config=config, pool=pool,
+                fresh=fresh)
+
+
+def _fresh_seeds(args) -> list[int]:
+    """``--fresh-seeds``, checked: only with ``--report``, and none of the report's seeds 1..R."""
+    if not args.fresh_seeds:
+        return []
+    from experiments.cli import UsageError, parse_seeds
+
+    if not args.report:
+        raise _usage(f"--fresh-seeds {args.fresh_seeds}: only with --report")
+    try:
+        seeds = parse_seeds(args.fresh_seeds)
+    except UsageError:
+        raise _usage(f"--fresh-seeds {args.fresh_seeds}: must be a list like 65-128 or 70,71") from None
+    shared = sorted(set(seeds) & set(range(1, args.reps + 1)))
+    if shared:
+        raise _usage(f"--fresh-seeds {args.fresh_seeds}: seed {shared[0]} is one of the report's seeds 1-{args.reps} "
+                     f"(allowed: seeds above {args.reps}, or 0)")
+    return seeds
 
 
 def cmd_calibrate(args) -> int:
@@ -177,6 +198,12 @@ def _report(args, s, out: Path) -> int:
                             tolerance=args.tolerance, pool=pool, log=out / "report_evaluations.jsonl",
                             report_ids=s["hold"])
         ev = obj.evaluate({}, "report", with_report=True)
+        fresh = None
+        if s["fresh"]:
+            fobj = fit.Objective(s["ids"], [], base_config=s["config"], targets=s["targets"], seeds=s["fresh"],
+                                 tolerance=args.tolerance, pool=pool, log=out / "report_fresh_evaluations.jsonl",
+                                 report_ids=s["hold"])
+            fresh = fobj.evaluate({}, "fresh seeds", with_report=True).table
     timings = {"objective evaluation at the committed parameters (R replications)": ev.seconds}
     fit_json = Path(args.fit_dir or out) / "calibration.json"
     if fit_json.is_file():
@@ -187,14 +214,18 @@ def _report(args, s, out: Path) -> int:
         timings["fit"] = f"no calibration.json in {fit_json.parent} (no fit recorded)"
     params = load_parameters(s["params_path"]).table
     md = make_report(ev.table, out, params=params, title="SuanLi calibration report (committed parameters)",
-                     seeds=obj.seeds, timings=timings, targets=s["targets"])
-    t = ev.table
-    print(f"{int(t['within'].sum())} of {len(t)} rows within one published SE (10 % without SE): in-sample "
-          f"{int(t.loc[t.role == 'fit', 'within'].sum())}/{int((t.role == 'fit').sum())}, held out "
-          f"{int(t.loc[t.role != 'fit', 'within'].sum())}/{int((t.role != 'fit').sum())}; SMM distance "
-          f"{ev.distance:.4g}; {ev.seconds:.1f} s")
+                     seeds=obj.seeds, timings=timings, targets=s["targets"], fresh=fresh, fresh_seeds=s["fresh"])
+    print(f"{_met_line(ev.table)}; SMM distance {ev.distance:.4g}; {ev.seconds:.1f} s")
+    if fresh is not None:
+        print(f"on the fresh seeds {args.fresh_seeds}: {_met_line(fresh)}")
     print(f"report: {md}")
     return 0
+
+
+def _met_line(t) -> str:
+    return (f"{int(t['within'].sum())} of {len(t)} rows within one published SE (10 % without SE): in-sample "
+            f"{int(t.loc[t.role == 'fit', 'within'].sum())}/{int((t.role == 'fit').sum())}, held out "
+            f"{int(t.loc[t.role != 'fit', 'within'].sum())}/{int((t.role != 'fit').sum())}")
 
 
 def _recover(args, obj, out: Path) -> int:
@@ -266,6 +297,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--write-back", action="store_true", help="rewrite the fitted entries of --params in place")
     p.add_argument("--report", action="store_true", help="report where each target stands at --params")
     p.add_argument("--fit-dir", help="with --report: directory of the fit whose times to show")
+    p.add_argument("--fresh-seeds", help="with --report: also evaluate on these seeds (none of 1..R, e.g. 65-128) "
+                                         "and report which rows hold there, a check that the fit is not one of "
+                                         "its seeds' draws")
     p.add_argument("--identify", action="store_true", help="Morris screen of the free parameters on every target")
     p.add_argument("--trajectories", type=int, default=4, help="Morris trajectories (default 4)")
     p.add_argument("--span", type=float, default=1.0,

@@ -246,6 +246,55 @@ def test_parameter_file_naming_an_unknown_counterpart_is_refused_before_simulati
     assert "province_economy.beta1_qty.measures" in err[0] and "p1_nvar_qty_beta9" in err[0]
 
 
+def test_report_on_fresh_seeds_counts_the_rows_an_evaluation_on_those_seeds_meets(tmp_path, capsys, monkeypatch):
+    """--fresh-seeds evaluates the same parameters on other seeds; its count is that evaluation's, its log
+    is its own, and the seeds the fake model saw are exactly the report's and the fresh ones."""
+    from experiments.cli import main
+
+    calls = []
+    monkeypatch.setattr(fit, "_task", fake_task(calls))
+    ids, hold = "p3_idc_fe,p3_mech_ts", "p3_mech_md"
+    rc = main(["calibrate", "--report", "--backend", "serial", "--reps", "3", "--targets", ids, "--hold-out", hold,
+               "--fresh-seeds", "7-12", "--out", str(tmp_path / "o")])
+    assert rc == 0
+    assert sorted({c[2] for c in calls}) == [1, 2, 3, 7, 8, 9, 10, 11, 12]
+    direct = fit.Objective(ids.split(","), [], seeds=range(7, 13), report_ids=[hold]).evaluate({}, with_report=True)
+    want = int(direct.table["within"].sum())
+    out = capsys.readouterr().out
+    assert f"on the fresh seeds 7-12: {want} of 3 rows" in out
+    md = (tmp_path / "o" / "report.md").read_text()
+    assert f"## On fresh seeds (7-12, not used by the fit)" in md and f"meet **{want} of 3 rows**" in md
+    logged = [json.loads(x) for x in (tmp_path / "o" / "report_fresh_evaluations.jsonl").read_text().splitlines()]
+    assert len(logged) == 1 and sorted(map(int, logged[0]["reps"])) == list(range(7, 13))
+
+
+def test_fresh_section_lists_rows_met_on_one_set_of_seeds_only():
+    from calibration.report import fresh_section
+
+    idx = pd.Index(["a", "b", "c"])
+    here = pd.DataFrame({"role": ["fit", "fit", "hold-out"], "diff": [0.5, 1.5, -0.2], "within": [True, False, True],
+                         "mc_se": 0.1}, index=idx)
+    there = here.assign(diff=[1.4, 0.9, 0.1], within=[False, True, True])
+    text = "\n".join(fresh_section(here, there, range(1, 5), range(5, 9)))
+    assert "meet **2 of 3 rows** (in-sample 1/2); 1 rows are met on both" in text
+    assert "Met on the report's seeds only: `a`." in text and "Met on the fresh seeds only: `b`." in text
+    assert "diff, seeds 1-4" in text and "diff, seeds 5-8" in text
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--report", "--reps", "16", "--fresh-seeds", "10-20"], "seed 10 is one of the report's seeds 1-16"),
+    (["--fresh-seeds", "20-30"], "only with --report"),
+    (["--report", "--fresh-seeds", "x-3"], "--fresh-seeds x-3"),
+])
+def test_fresh_seeds_that_are_not_fresh_are_refused_before_simulating(argv, needle, capsys, monkeypatch, tmp_path):
+    from experiments.cli import main
+
+    _refuse_simulation(monkeypatch)
+    rc = main(["calibrate", "--backend", "serial", "--out", str(tmp_path / "o"), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and needle in err[0], err
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["--targets", "p3_idc_fe,p9_nothing"], "p9_nothing"),
     (["--free", "firm_outcomes.no_such"], "firm_outcomes.no_such"),
