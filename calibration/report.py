@@ -86,23 +86,31 @@ def _seed_text(seeds: Sequence[int]) -> str:
     return f"{s[0]}-{s[-1]}" if s == list(range(s[0], s[-1] + 1)) and len(s) > 2 else ", ".join(map(str, s))
 
 
+def met_counts(table: pd.DataFrame) -> dict[str, int]:
+    """Rows met (``within``) of an evaluation table: all, in-sample (role ``fit``) and held out, with their totals."""
+    fit = table["role"] == "fit"
+    met = table["within"].astype(bool)
+    return {"met": int(met.sum()), "rows": len(table), "fit_met": int(met[fit].sum()), "fit_rows": int(fit.sum()),
+            "held_met": int(met[~fit].sum()), "held_rows": int((~fit).sum())}
+
+
 def fresh_section(table: pd.DataFrame, fresh: pd.DataFrame, seeds: Sequence[int], fresh_seeds: Sequence[int]) -> list[str]:
     """Markdown lines: the rows met on the report's seeds against the same parameters on other seeds. A fit on
     R seeds can meet a row with those seeds' draws; a row met on both holds for the parameters."""
-    both = table["within"] & fresh["within"]
+    fresh = fresh.reindex(table.index)
+    here, there = table["within"].astype(bool), fresh["within"].fillna(False).astype(bool)
     cols = {"target": table.index, "role": table["role"].to_numpy(),
             f"diff, seeds {_seed_text(seeds)}": table["diff"].map(_fmt).to_numpy(),
-            "within": np.where(table["within"], "✓", ""),
-            f"diff, seeds {_seed_text(fresh_seeds)}": fresh["diff"].reindex(table.index).map(_fmt).to_numpy(),
-            "within ": np.where(fresh["within"].reindex(table.index).fillna(False).astype(bool), "✓", ""),
-            "MC SE (fresh)": fresh["mc_se"].reindex(table.index).map(_fmt).to_numpy()}
-    only = [t for t in table.index if table.at[t, "within"] and not fresh.at[t, "within"]]
-    gained = [t for t in table.index if fresh.at[t, "within"] and not table.at[t, "within"]]
-    fit = table["role"] == "fit"
+            "within": np.where(here, "✓", ""),
+            f"diff, seeds {_seed_text(fresh_seeds)}": fresh["diff"].map(_fmt).to_numpy(),
+            "within (fresh)": np.where(there, "✓", ""),
+            "MC SE (fresh)": fresh["mc_se"].map(_fmt).to_numpy()}
+    only, gained = list(table.index[here & ~there]), list(table.index[there & ~here])
+    c = met_counts(fresh.assign(within=there))
     lines = [f"## On fresh seeds ({_seed_text(fresh_seeds)}, not used by the fit)", "",
-             f"The same parameters on {len(fresh_seeds)} other seeds meet **{int(fresh['within'].sum())} of "
-             f"{len(fresh)} rows** (in-sample {int(fresh.loc[fit, 'within'].sum())}/{int(fit.sum())}); "
-             f"{int(both.sum())} rows are met on both sets of seeds.", ""]
+             f"The same parameters on {len(fresh_seeds)} other seeds meet **{c['met']} of {c['rows']} rows** "
+             f"(in-sample {c['fit_met']}/{c['fit_rows']}); {int((here & there).sum())} rows are met on both sets "
+             "of seeds.", ""]
     if only:
         lines += ["Met on the report's seeds only: " + ", ".join(f"`{t}`" for t in only) + ".", ""]
     if gained:
@@ -175,13 +183,13 @@ def make_report(table: pd.DataFrame, out: str | Path, *, params: pd.DataFrame, t
     rows.to_csv(tmp_csv, index=False)
     os.replace(tmp_csv, out / "targets_fit.csv")
     fit = table["role"] == "fit"
+    c = met_counts(table)
     lines = [f"# {title}", "",
              f"Replications: seeds {', '.join(map(str, seeds))} (common random numbers). A row is met (✓) when the "
              "simulated mean is within one published SE of the published value (within 10 % where no SE is "
              "published). Diff = (simulated mean - published) / published SE (or / 10 % of the value).", "",
-             f"**Met: {int(table['within'].sum())} of {len(table)} rows** "
-             f"(in-sample {int(table.loc[fit, 'within'].sum())}/{int(fit.sum())}, held out "
-             f"{int(table.loc[~fit, 'within'].sum())}/{int((~fit).sum())}).", ""]
+             f"**Met: {c['met']} of {c['rows']} rows** (in-sample {c['fit_met']}/{c['fit_rows']}, held out "
+             f"{c['held_met']}/{c['held_rows']}).", ""]
     for lab, mask in (("In-sample rows (in the objective)", fit), ("Held-out rows (not fitted)", ~fit)):
         if mask.any():
             lines += [f"## {lab}", "", _md_table(rows[mask.to_numpy()]), ""]

@@ -193,17 +193,15 @@ def _report(args, s, out: Path) -> int:
     from calibration.params import load_parameters
     from calibration.report import make_report
 
+    seeds = list(range(1, args.reps + 1))
     with s["pool"] as pool:
-        obj = fit.Objective(s["ids"], [], reps=args.reps, base_config=s["config"], targets=s["targets"],
-                            tolerance=args.tolerance, pool=pool, log=out / "report_evaluations.jsonl",
-                            report_ids=s["hold"])
-        ev = obj.evaluate({}, "report", with_report=True)
-        fresh = None
-        if s["fresh"]:
-            fobj = fit.Objective(s["ids"], [], base_config=s["config"], targets=s["targets"], seeds=s["fresh"],
-                                 tolerance=args.tolerance, pool=pool, log=out / "report_fresh_evaluations.jsonl",
-                                 report_ids=s["hold"])
-            fresh = fobj.evaluate({}, "fresh seeds", with_report=True).table
+        def at(seeds, log: str, stage: str):
+            obj = fit.Objective(s["ids"], [], base_config=s["config"], targets=s["targets"], seeds=seeds,
+                                tolerance=args.tolerance, pool=pool, log=out / log, report_ids=s["hold"])
+            return obj.evaluate({}, stage, with_report=True)
+
+        ev = at(seeds, "report_evaluations.jsonl", "report")
+        fresh = at(s["fresh"], "report_fresh_evaluations.jsonl", "fresh seeds").table if s["fresh"] else None
     timings = {"objective evaluation at the committed parameters (R replications)": ev.seconds}
     fit_json = Path(args.fit_dir or out) / "calibration.json"
     if fit_json.is_file():
@@ -214,7 +212,7 @@ def _report(args, s, out: Path) -> int:
         timings["fit"] = f"no calibration.json in {fit_json.parent} (no fit recorded)"
     params = load_parameters(s["params_path"]).table
     md = make_report(ev.table, out, params=params, title="SuanLi calibration report (committed parameters)",
-                     seeds=obj.seeds, timings=timings, targets=s["targets"], fresh=fresh, fresh_seeds=s["fresh"])
+                     seeds=seeds, timings=timings, targets=s["targets"], fresh=fresh, fresh_seeds=s["fresh"])
     print(f"{_met_line(ev.table)}; SMM distance {ev.distance:.4g}; {ev.seconds:.1f} s")
     if fresh is not None:
         print(f"on the fresh seeds {args.fresh_seeds}: {_met_line(fresh)}")
@@ -223,9 +221,11 @@ def _report(args, s, out: Path) -> int:
 
 
 def _met_line(t) -> str:
-    return (f"{int(t['within'].sum())} of {len(t)} rows within one published SE (10 % without SE): in-sample "
-            f"{int(t.loc[t.role == 'fit', 'within'].sum())}/{int((t.role == 'fit').sum())}, held out "
-            f"{int(t.loc[t.role != 'fit', 'within'].sum())}/{int((t.role != 'fit').sum())}")
+    from calibration.report import met_counts
+
+    c = met_counts(t)
+    return (f"{c['met']} of {c['rows']} rows within one published SE (10 % without SE): in-sample "
+            f"{c['fit_met']}/{c['fit_rows']}, held out {c['held_met']}/{c['held_rows']}")
 
 
 def _recover(args, obj, out: Path) -> int:
