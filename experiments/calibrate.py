@@ -73,6 +73,11 @@ def _setup(args):
         raise _usage(f"--span {args.span}: must be in (0, 1] (a share of each parameter's bound width)")
     if args.tolerance <= 0:
         raise _usage(f"--tolerance {args.tolerance}: must be positive (a relative tolerance, e.g. 0.10)")
+    if args.polish is not None:
+        if args.report or args.identify or args.recover:
+            raise _usage(f"--polish {args.polish}: only for a fit (not with --report, --identify or --recover)")
+        if not 0 < args.polish <= 1:
+            raise _usage(f"--polish {args.polish}: must be in (0, 1] (a margin in published SEs, e.g. 0.95)")
     fresh = _fresh_seeds(args)
     hold = fit.parse_ids(args.hold_out, targets.index, "--hold-out")
     hold = list(fit.DEFAULT_HOLD_OUT) if hold is None else hold
@@ -146,7 +151,7 @@ def cmd_calibrate(args) -> int:
         t0 = time.perf_counter()
         try:
             res = fit.calibrate(obj, budget=args.budget or 40, refine=args.refine, seed=args.seed, out=out,
-                                sampler=args.sampler, progress=not args.quiet, local=args.local)
+                                sampler=args.sampler, progress=not args.quiet, local=args.local, polish=args.polish)
         except KeyboardInterrupt:
             n = len(obj.log.records)
             print(f"suanli calibrate: interrupted; {n} evaluations are logged in {log}; rerun with --resume",
@@ -182,9 +187,19 @@ def cmd_calibrate(args) -> int:
                      timings={"per objective evaluation (R replications)": res.eval_seconds,
                               "whole fit incl. Jacobian": total})
     print(res.summary())
+    if res.info.get("polish"):
+        print(_polish_line(res.info["polish"]))
     print(f"fitted parameter file: {dst}{' (also written back to ' + str(s['params_path']) + ')' if args.write_back else ''}")
     print(f"report: {md}")
     return 0
+
+
+def _polish_line(p: dict) -> str:
+    if not p["step"]:
+        return f"polish (margin {p['margin']:g} SE): no point within the bounds meets every row in the linearisation"
+    kept = "kept" if p["accepted"] else "not kept"
+    return (f"polish (margin {p['margin']:g} SE): fitted rows met {p['rows_met_before']} -> {p['rows_met_after']} "
+            f"(distance {p['distance_after']:.4g}), {kept}")
 
 
 def _report(args, s, out: Path) -> int:
@@ -278,7 +293,7 @@ def add_parser(subparsers) -> None:
                                                 "(indirect inference), or --report where each target stands")
     p.add_argument("--reps", type=int, default=4, help="CRN replications per evaluation, seeds 1..R (default 4)")
     p.add_argument("--budget", type=int, help="optuna trials (default 40)")
-    p.add_argument("--refine", type=int, help="Nelder-Mead evaluations after the search (default budget/2)")
+    p.add_argument("--refine", type=int, help="evaluations of the local refinement after the search (default budget/2)")
     p.add_argument("--targets", help="comma-separated target ids to fit (default: all not held out)")
     p.add_argument("--hold-out", help="comma-separated target ids reported but not fitted "
                                       "(default: seed 000 tables 4 and 8, seed 002 tables 7 and 8)")
@@ -311,6 +326,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--pseudo-seeds", help="with --recover: seeds of the pseudo-data (default: the fit's seeds)")
     p.add_argument("--local", choices=("least-squares", "nelder-mead"), default="least-squares",
                    help="local refinement after the search (default least-squares)")
+    p.add_argument("--polish", type=float, metavar="MARGIN",
+                   help="after the local refinement, step to the nearest point that the Jacobian says meets every "
+                        "fitted row within MARGIN published SEs (e.g. 0.95), kept if the model meets more rows there")
     p.add_argument("--years", help="simulate from START (END is set by the targets), e.g. 2008-2025")
     p.add_argument("--firm-scale", type=float, help="share of the firm population simulated (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

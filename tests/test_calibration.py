@@ -180,6 +180,43 @@ def test_interrupted_fit_resumes_without_repeating(tmp_path, monkeypatch):
     assert len(keys) == 10 and len(set(keys)) == 10
 
 
+def _two_rows_one_parameter(tmp_path, gap: float) -> tuple[fit.Objective, float, float]:
+    """``FREE[0]`` alone (b stays 0.175): on seeds 1-3 p3_idc_fe (SE 0.01, 50 SEs per unit of a) is met
+    exactly at a1 and p3_mech_ts (SE 0.05, 20 SEs per unit) at a1 + ``gap``; returns the objective, a1, a2."""
+    e = np.array([np.random.default_rng(s).standard_normal() for s in (1, 2, 3)]).mean()
+    a1 = 0.7 - 0.04 * e
+    a2 = a1 + gap
+    t = load_targets().copy()
+    t.loc["p3_idc_fe", ["value", "se"]] = [0.35, 0.01]
+    t.loc["p3_mech_ts", ["value", "se"]] = [a2 - 0.0875 + 0.01 * e, 0.05]
+    free = fit.free_parameters([FREE[0]], bounds={FREE[0]: (0.3, 1.2)})
+    return fit.Objective(IDS, free, reps=3, targets=t, log=tmp_path / "evaluations.jsonl"), a1, a2
+
+
+def test_polish_steps_from_the_least_squares_fit_to_the_nearest_point_meeting_every_row(tmp_path, monkeypatch):
+    """Least squares weighs the precise row 6.25 times as much and leaves the other at -1.07 SE; the rows
+    can both be within 0.95 SE, and the nearest such point (the other row at exactly -0.95) is the fit."""
+    monkeypatch.setattr(fit, "_task", fake_task([]))
+    obj, a1, a2 = _two_rows_one_parameter(tmp_path, gap=0.062)
+    plain = fit.calibrate(_two_rows_one_parameter(tmp_path / "ls", gap=0.062)[0], budget=3, refine=30, seed=0)
+    assert fit.fit_rows_met(obj, plain.best) == 1
+    assert plain.params[FREE[0]] == pytest.approx(a1 + 400 / 2900 * 0.062, abs=1e-4)
+    res = fit.calibrate(obj, budget=3, refine=30, seed=0, polish=0.95)
+    assert res.params[FREE[0]] == pytest.approx(a2 - 0.95 / 20, abs=1e-8)
+    assert res.best.table.at["p3_mech_ts", "diff"] == pytest.approx(-0.95, abs=1e-6)
+    assert res.info["polish"] == {"margin": 0.95, "rows_met_before": 1, "step": True, "left_out": [], "rows_met_after": 2,
+                                  "distance_after": res.best.distance, "accepted": True}
+    assert res.best.distance > plain.best.distance  # fewer squares is not more rows
+
+
+def test_polish_keeps_the_fit_when_no_point_meets_every_row(tmp_path, monkeypatch):
+    monkeypatch.setattr(fit, "_task", fake_task([]))
+    obj, a1, a2 = _two_rows_one_parameter(tmp_path, gap=0.08)  # 0.95 / 50 + 0.95 / 20 = 0.0665 < 0.08
+    res = fit.calibrate(obj, budget=3, refine=30, seed=0, polish=0.95)
+    assert res.info["polish"] == {"margin": 0.95, "rows_met_before": 1, "step": False, "accepted": False}
+    assert res.params[FREE[0]] == pytest.approx(a1 + 400 / 2900 * 0.08, abs=1e-4)
+
+
 def test_write_parameters_rewrites_only_value_and_target(tmp_path):
     src = tmp_path / "parameters.toml"
     shutil.copyfile(DEFAULT_PATH, src)
@@ -303,6 +340,9 @@ def test_fresh_seeds_that_are_not_fresh_are_refused_before_simulating(argv, need
     (["--budget", "0"], "--budget"),
     (["--free", "firm_outcomes.TS_effect", "--bounds", "firm_outcomes.TS_effect=0.5:0.9"], "exclude the start"),
     (["--hold-out", "p3_zzz"], "p3_zzz"),
+    (["--polish", "0"], "--polish 0.0: must be in (0, 1]"),
+    (["--polish", "1.5"], "--polish 1.5"),
+    (["--report", "--polish", "0.9"], "only for a fit"),
 ])
 def test_bad_call_exits_2_with_one_line_before_simulating(argv, needle, capsys, monkeypatch, tmp_path):
     from experiments.cli import main
