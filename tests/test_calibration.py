@@ -319,20 +319,6 @@ def test_fresh_section_lists_rows_met_on_one_set_of_seeds_only():
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["--report", "--reps", "16", "--fresh-seeds", "10-20"], "seed 10 is one of the report's seeds 1-16"),
-    (["--fresh-seeds", "20-30"], "only with --report"),
-    (["--report", "--fresh-seeds", "x-3"], "--fresh-seeds x-3"),
-])
-def test_fresh_seeds_that_are_not_fresh_are_refused_before_simulating(argv, needle, capsys, monkeypatch, tmp_path):
-    from experiments.cli import main
-
-    _refuse_simulation(monkeypatch)
-    rc = main(["calibrate", "--backend", "serial", "--out", str(tmp_path / "o"), *argv])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1 and needle in err[0], err
-
-
-@pytest.mark.parametrize("argv, needle", [
     (["--targets", "p3_idc_fe,p9_nothing"], "p9_nothing"),
     (["--free", "firm_outcomes.no_such"], "firm_outcomes.no_such"),
     (["--free", "datacentre.initial_dcs"], "datacentre.initial_dcs"),
@@ -343,6 +329,9 @@ def test_fresh_seeds_that_are_not_fresh_are_refused_before_simulating(argv, need
     (["--polish", "0"], "--polish 0.0: must be in (0, 1]"),
     (["--polish", "1.5"], "--polish 1.5"),
     (["--report", "--polish", "0.9"], "only for a fit"),
+    (["--report", "--reps", "16", "--fresh-seeds", "10-20"], "seed 10 is one of the report's seeds 1-16"),
+    (["--fresh-seeds", "20-30"], "only with --report"),
+    (["--report", "--fresh-seeds", "x-3"], "--fresh-seeds x-3"),
 ])
 def test_bad_call_exits_2_with_one_line_before_simulating(argv, needle, capsys, monkeypatch, tmp_path):
     from experiments.cli import main
