@@ -189,18 +189,19 @@ def _section_values(overrides: Mapping[str, float], study: str) -> dict[str, flo
 
 
 # ------------------------------------------------------------------------------------ one replication
-def _lookup(config, seed: int, plan: Plan, cache: CoreCache):
-    """(base parameters, cache key or None, cached run or None)."""
-    digest, base = _SHARED.params()
+def _lookup(config, seed: int, plan: Plan, cache: CoreCache, params_path: str | Path = DEFAULT_PATH):
+    """(base parameters of the file ``params_path``, cache key or None, cached run or None)."""
+    digest, base = _SHARED.params(params_path)
     key = CoreCache.key(config, seed, plan, digest) if plan.record else None
     return base, key, (cache.get(key) if key else None)
 
 
-def simulate(config, seed: int, plan: Plan, cache: CoreCache | None = None) -> dict[str, pd.DataFrame]:
+def simulate(config, seed: int, plan: Plan, cache: CoreCache | None = None,
+             params_path: str | Path = DEFAULT_PATH) -> dict[str, pd.DataFrame]:
     """The panels ``plan.panels()`` of the run at ``config`` and ``seed``: from the cache (replaying the
     recorded studies whose parameters changed) or from a lean run."""
     cache = _CACHE if cache is None else cache
-    base, key, hit = _lookup(config, seed, plan, cache)
+    base, key, hit = _lookup(config, seed, plan, cache, params_path)
     if hit is not None:
         return _replay(hit, config, base, cache)[0]
     return _run(config, seed, plan, base, cache, key)[0]
@@ -261,7 +262,7 @@ def _replay(run: CoreRun, config, base, cache: CoreCache):
 
 
 def replicate(config, seed: int, ids: Sequence[str], free: Sequence[str] = (), end_year: int | None = None,
-              cache: CoreCache | None = None) -> dict[str, list[float]]:
+              cache: CoreCache | None = None, params_path: str | Path = DEFAULT_PATH) -> dict[str, list[float]]:
     """One replication's ``{id: [estimate, se, n]}`` by the fast path (module docstring); top level, so
     that worker processes can call it. On a replay, the moments whose inputs did not change (blocks
     reading neither a replayed study nor the summary) are those of the cached run."""
@@ -270,7 +271,7 @@ def replicate(config, seed: int, ids: Sequence[str], free: Sequence[str] = (), e
     plan = make_plan(ids, config, free, end_year)
     cache = _CACHE if cache is None else cache
     with threadpool_limits(1):
-        base, key, hit = _lookup(config, seed, plan, cache)
+        base, key, hit = _lookup(config, seed, plan, cache, params_path)
         if hit is None:
             panels, run = _run(config, seed, plan, base, cache, key)
             known: dict[str, list[float]] = {}

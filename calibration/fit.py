@@ -154,7 +154,7 @@ def free_parameters(names: Sequence[str], path: str | Path | None = None,
 
 
 # ------------------------------------------------------------------------------------ one run
-def _task(config, seed, ids, free, reuse_core):
+def _task(config, seed, ids, free, reuse_core, params_path):
     """One replication by the fast path (``calibration.fastpath``); the core run is recorded for
     study-only replays when ``reuse_core`` and a free parameter belongs to a replayable study.
     A run that breaks down at these values (a numerical error such as a Poisson rate overflowing at
@@ -163,7 +163,8 @@ def _task(config, seed, ids, free, reuse_core):
     from calibration.fastpath import replicate
 
     try:
-        return replicate(config, seed, ids, free if reuse_core else (), end_year=config.end_year)
+        return replicate(config, seed, ids, free if reuse_core else (), end_year=config.end_year,
+                         params_path=params_path)
     except (ArithmeticError, ValueError) as err:
         return {**{i: [math.nan, math.nan, math.nan] for i in ids}, "_error": f"{type(err).__name__}: {err}"}
 
@@ -268,7 +269,8 @@ class Objective:
                  base_config=None, targets: pd.DataFrame | None = None, tolerance: float = DEFAULT_TOLERANCE,
                  pool: ReplicationPool | None = None, log: EvaluationLog | str | Path | None = None,
                  fixed: Mapping[str, float] | None = None, seeds: Sequence[int] | None = None,
-                 report_ids: Sequence[str] = (), reuse_core: bool = True, end_year: int | None = None):
+                 report_ids: Sequence[str] = (), reuse_core: bool = True, end_year: int | None = None,
+                 params_path: str | Path | None = None):
         from sim.config import ModelConfig
 
         self.targets = load_targets() if targets is None else targets
@@ -291,8 +293,10 @@ class Objective:
         self.log = log if isinstance(log, EvaluationLog) else EvaluationLog(log)
         self.reuse_core = reuse_core
         self.scale = self._scales()
-        # The log is keyed on the parameter file too: a changed file never reuses old evaluations.
-        self.digest = hashlib.sha1(Path(DEFAULT_PATH).read_bytes()).hexdigest()
+        # Every parameter not free or fixed comes from this file; the log is keyed on its bytes, so a
+        # changed file never reuses old evaluations.
+        self.params_path = str(params_path or DEFAULT_PATH)
+        self.digest = hashlib.sha1(Path(self.params_path).read_bytes()).hexdigest()
 
     def _scales(self) -> pd.Series:
         t = self.targets.loc[self.ids]
@@ -324,7 +328,8 @@ class Objective:
         base = self._config(ids)
         cfg = replace(base, parameter_overrides={**base.parameter_overrides, **self.fixed, **values})
         free_names = tuple(p.name for p in self.free)
-        out = self.pool.map(_task, [(cfg, s, ids, free_names, self.reuse_core) for s in self.seeds])
+        out = self.pool.map(_task, [(cfg, s, ids, free_names, self.reuse_core, self.params_path)
+                                     for s in self.seeds])
         return dict(zip(self.seeds, out))
 
     def table(self, reps: Mapping[int, Mapping[str, Sequence[float]]]) -> pd.DataFrame:
@@ -768,7 +773,7 @@ def pseudo_targets(objective: Objective, truth: Mapping[str, float], seeds: Sequ
     (:func:`mean_covariance` over the seeds), what the recovery's standard errors count as the pseudo-data's noise."""
     pseudo = Objective(objective.ids, objective.free, targets=objective.targets, base_config=objective.config,
                        tolerance=objective.tolerance, pool=objective.pool, seeds=seeds, fixed=objective.fixed,
-                       end_year=objective.end_year)
+                       end_year=objective.end_year, params_path=objective.params_path)
     reps = pseudo.simulate(truth)
     tab = pseudo.table(reps)
     t = objective.targets.copy()
@@ -797,7 +802,8 @@ def recover(objective: Objective, truth: Mapping[str, float], pseudo_seeds: Sequ
     targets = pseudo_targets(objective, truth, pseudo_seeds)
     obj = Objective(objective.ids, objective.free, targets=targets, base_config=objective.config,
                     tolerance=objective.tolerance, pool=objective.pool, seeds=objective.seeds,
-                    fixed=objective.fixed, log=objective.log, end_year=objective.end_year)
+                    fixed=objective.fixed, log=objective.log, end_year=objective.end_year,
+                    params_path=objective.params_path)
     res = calibrate(obj, budget=budget, refine=refine, seed=seed, out=out)
     jac = jacobian(obj, res.params)
     own = sorted(pseudo_seeds) == sorted(objective.seeds)

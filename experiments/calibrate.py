@@ -143,7 +143,8 @@ def cmd_calibrate(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with s["pool"] as pool:
         obj = fit.Objective(s["ids"], s["free"], reps=args.reps, base_config=s["config"], targets=s["targets"],
-                            tolerance=args.tolerance, pool=pool, log=log, report_ids=s["hold"])
+                            tolerance=args.tolerance, pool=pool, log=log, report_ids=s["hold"],
+                            params_path=s["params_path"])
         if args.identify:
             return _identify(args, obj, out)
         if args.recover:
@@ -212,7 +213,8 @@ def _report(args, s, out: Path) -> int:
     with s["pool"] as pool:
         def at(seeds, log: str, stage: str):
             obj = fit.Objective(s["ids"], [], base_config=s["config"], targets=s["targets"], seeds=seeds,
-                                tolerance=args.tolerance, pool=pool, log=out / log, report_ids=s["hold"])
+                                tolerance=args.tolerance, pool=pool, log=out / log, report_ids=s["hold"],
+                                params_path=s["params_path"])
             return obj.evaluate({}, stage, with_report=True)
 
         ev = at(seeds, "report_evaluations.jsonl", "report")

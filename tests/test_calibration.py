@@ -30,7 +30,7 @@ def fake_task(calls):
     """Replication r at theta=(a, b): p3_idc_fe = 0.5 a + 0.02 e_r, p3_mech_ts = a - 0.5 b + 0.01 e_r,
     e_r fixed per seed (common random numbers); counts each simulated replication in ``calls``."""
 
-    def task(config, seed, ids, free, reuse):
+    def task(config, seed, ids, free, reuse, params_path):
         o = config.parameter_overrides
         a, b = o.get(FREE[0], 0.62), o.get(FREE[1], 0.175)
         e = np.random.default_rng(seed).standard_normal()
@@ -351,10 +351,10 @@ def test_identify_command_screens_a_box_and_says_when_the_bounds_break_the_model
 
     inner = fake_task([])
 
-    def breaks_at_the_edges(config, seed, ids, free, reuse):
+    def breaks_at_the_edges(config, seed, ids, free, reuse, params_path):
         if not 0.5 < config.parameter_overrides.get(FREE[0], 0.818) < 1.0:  # as fit._task returns a breakdown
             return {**{i: [np.nan, np.nan, np.nan] for i in ids}, "_error": "ValueError: lam value too large"}
-        return inner(config, seed, ids, free, reuse)
+        return inner(config, seed, ids, free, reuse, params_path)
 
     monkeypatch.setattr(fit, "_task", breaks_at_the_edges)
     argv = ["calibrate", "--identify", "--backend", "serial", "--reps", "1", "--trajectories", "3", "--free", ",".join(FREE),
@@ -554,7 +554,7 @@ def test_a_point_where_the_model_breaks_down_is_penalised_not_fatal(monkeypatch)
 
     calls = {"n": 0}
 
-    def broken(config, seed, ids, free, end_year=None):
+    def broken(config, seed, ids, free, end_year=None, params_path=None):
         calls["n"] += 1
         raise ValueError("lam value too large")
 
@@ -627,3 +627,19 @@ def test_recovery_names_parameters_identified_only_jointly(tmp_path, monkeypatch
     values = {FREE[0]: 0.8, FREE[1]: 0.2}
     V = fit.smm_covariance(obj, fit.jacobian(obj, values), values).to_numpy()  # published SEs 0.01 on both rows
     np.testing.assert_allclose(V, _sandwich(np.diag([0.01**2, 0.01**2]) + _mean_noise_cov((1, 2, 3))), rtol=1e-9)
+
+
+def test_parameter_file_decides_every_parameter_not_free(tmp_path):
+    """An objective on another parameter file (``--params``) simulates that file's values: a file that
+    changes one non-free entry gives, to the bit, what the default file gives with that entry fixed,
+    and not what the default file gives."""
+    from calibration.params import DEFAULT_PATH, load_parameters
+
+    name, ids = "datacentre.invest_speed", ["p4_racks_2023_million"]
+    t = load_parameters().table
+    value = 1.3 * float(t.loc[(t.section == "datacentre") & (t.name == "invest_speed"), "value"].iloc[0])
+    other = fit.write_parameters({name: value}, DEFAULT_PATH, tmp_path / "other.toml")
+    on_file = fit.Objective(ids, [], reps=1, params_path=other).evaluate({}).table.at[ids[0], "sim_mean"]
+    fixed = fit.Objective(ids, [], reps=1, fixed={name: value}).evaluate({}).table.at[ids[0], "sim_mean"]
+    default = fit.Objective(ids, [], reps=1).evaluate({}).table.at[ids[0], "sim_mean"]
+    assert on_file == fixed and on_file != default
