@@ -298,6 +298,15 @@ class Objective:
         self.params_path = str(params_path or DEFAULT_PATH)
         self.digest = hashlib.sha1(Path(self.params_path).read_bytes()).hexdigest()
 
+    def variant(self, *, targets: pd.DataFrame | None = None, seeds: Sequence[int] | None = None,
+                log: EvaluationLog | None = None) -> "Objective":
+        """The same objective (fitted ids, free parameters, settings, pool, parameter file) with other
+        targets, seeds or log; no report ids, and no log unless given."""
+        return Objective(self.ids, self.free, targets=self.targets if targets is None else targets,
+                         base_config=self.config, tolerance=self.tolerance, pool=self.pool,
+                         seeds=self.seeds if seeds is None else seeds, fixed=self.fixed, log=log,
+                         reuse_core=self.reuse_core, end_year=self.end_year, params_path=self.params_path)
+
     def _scales(self) -> pd.Series:
         t = self.targets.loc[self.ids]
         se = t["se"].astype(float)
@@ -771,9 +780,7 @@ def pseudo_targets(objective: Objective, truth: Mapping[str, float], seeds: Sequ
     (the estimator's SE alone understates the spread across seeds on small samples; rows without a
     published SE keep the relative tolerance); ``attrs["covariance"]`` is the covariance of those means
     (:func:`mean_covariance` over the seeds), what the recovery's standard errors count as the pseudo-data's noise."""
-    pseudo = Objective(objective.ids, objective.free, targets=objective.targets, base_config=objective.config,
-                       tolerance=objective.tolerance, pool=objective.pool, seeds=seeds, fixed=objective.fixed,
-                       end_year=objective.end_year, params_path=objective.params_path)
+    pseudo = objective.variant(seeds=seeds)
     reps = pseudo.simulate(truth)
     tab = pseudo.table(reps)
     t = objective.targets.copy()
@@ -800,10 +807,7 @@ def recover(objective: Objective, truth: Mapping[str, float], pseudo_seeds: Sequ
         if not p.lower <= truth[p.name] <= p.upper:
             raise CalibrationError(f"recovery: truth {p.name} = {truth[p.name]} outside [{p.lower}, {p.upper}]")
     targets = pseudo_targets(objective, truth, pseudo_seeds)
-    obj = Objective(objective.ids, objective.free, targets=targets, base_config=objective.config,
-                    tolerance=objective.tolerance, pool=objective.pool, seeds=objective.seeds,
-                    fixed=objective.fixed, log=objective.log, end_year=objective.end_year,
-                    params_path=objective.params_path)
+    obj = objective.variant(targets=targets, log=objective.log)
     res = calibrate(obj, budget=budget, refine=refine, seed=seed, out=out)
     jac = jacobian(obj, res.params)
     own = sorted(pseudo_seeds) == sorted(objective.seeds)
