@@ -32,8 +32,13 @@ SOURCE = "SuanLi Morris screen (SALib); targets: calibration/targets.csv; scale:
 KNOWN_CONFLICTS = {
     "p2_fe_computing": "seed 001's text says 0.426 % while its fitted equation gives 0.0426; the row uses 0.0426, "
                        "and the threshold regimes (-0.3609 low, 0.0286 high) must average to it on the same cities",
-    "p1_desc_dfqual_mean": "seed 000 table 1 reports DF_qual on 450 rows (mean 4.45) but the quality regressions "
-                           "use 330 rows from 2012: the pre-4G definition decides the mean",
+    "p1_desc_dfqual_mean": "seed 000 table 1 gives DF_qual on 450 rows with mean 4.45, sd 1.71, min 0.27, max 6.30; eq. "
+                           "23-25 fall as the (unstated) unit of the user counts grows, and the largest unit that "
+                           "keeps all 450 rows at or above table 1's minimum (about 23,000 users, the smallest row "
+                           "Qinghai's first 4G year) gives the lowest mean eq. 23-25 allow: 6.13 and 6.11 on seeds "
+                           "1-2 (sd 0.96-0.98, max 8.0), above the row's 10 % band (4.01-4.90), so no unit and no "
+                           "free parameter meets it on the model's 3G/4G/5G users (MIIT's subscriptions); "
+                           "``dfqual_table1_floor`` computes it",
     "p3_iv_2sls": "the Bartik IV and PSM rows come from samples (11,798 and 652 rows) whose rules the seed does "
                   "not state; the published IV SE (0.0384) is below the published FE SE (0.0910), although a 2SLS "
                   "uses only the instrument's part of IDC's variation (with the published first-stage F of 34 on "
@@ -67,6 +72,29 @@ TABLE8_REASON = ("seed 000's table 8 regresses eq. 20's growth components on the
                  'table 8 needs the network to act on TFP growth, a TFP -> GDP growth effect instead of a level effect: a '
                  'change of structure, not of a parameter')
 KNOWN_CONFLICTS.update({f"p1_het_{c}_{n}": TABLE8_REASON for n in ("qty", "qual") for c in ("tc", "te", "ts")})
+
+
+TABLE1_DFQUAL = {"n": 450, "mean": 4.4514, "sd": 1.7106, "min": 0.2745, "max": 6.2978}  # seed 000 table 1
+
+
+def dfqual_table1_floor(panel: pd.DataFrame, table1_min: float = TABLE1_DFQUAL["min"]) -> dict[str, float]:
+    """Eq. 23-25's DF_qual on seed 000's sample with the user unit at which its smallest row equals ``table1_min``.
+
+    The index falls in every row as the unit of the user counts grows, so this largest unit keeping
+    every row defined and at or above table 1's minimum gives the lowest mean the equations allow
+    with table 1's N and minimum. ``panel`` is a province panel (users in 10k); returns the unit in
+    users and the index's n, mean, sd, min and max there."""
+    from sim.measurement import df_quality
+    from sim.studies.provinces import study_sample
+
+    s = study_sample(panel)
+    lte = int(s.loc[s["users_4g"] > 0, "year"].min())
+    g = np.where(s["year"] >= lte, s["users_4g"], s["users_3g"])
+    base = df_quality(g, s["users_5g"].to_numpy(), s["year"].to_numpy())
+    unit = g[np.nanargmin(base)] / np.exp(np.exp(table1_min) / 55.0)
+    d = pd.Series(df_quality(g / unit, s["users_5g"].to_numpy() / unit, s["year"].to_numpy()))
+    return {"unit_users": float(unit * 1e4), "n": int(d.notna().sum()), "mean": float(d.mean()),
+            "sd": float(d.std()), "min": float(d.min()), "max": float(d.max())}
 
 
 @dataclass

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from calibration.identification import KNOWN_CONFLICTS
 from calibration.moments import N_TOLERANCE, structural_parameters
 from calibration.targets import load_targets
 
@@ -196,11 +197,17 @@ def make_report(table: pd.DataFrame, out: str | Path, *, params: pd.DataFrame, t
     missed = table[~table["within"]]
     noisy = table.index[table["mc_se"].to_numpy(float) >= table["scale"].to_numpy(float)]
     if len(missed):
-        lines += ["## Rows not met", ""]
+        lines += ["## Rows not met", "", "Each with its known reason from the identification note "
+                  "(`calibration/identification.py`), where there is one.", ""]
+        told: dict[str, str] = {}
         for tid, r in missed.iterrows():
             why = "not computed by this run" if not np.isfinite(r["diff"]) else f"{r['diff']:+.1f} SE"
             if tid in noisy:
                 why += f" (MC SE {_fmt(r['mc_se'])} at least the row's scale: R = {len(seeds)} cannot tell)"
+            reason = KNOWN_CONFLICTS.get(tid)
+            if reason is not None:
+                why += f". Same reason as `{told[reason]}`" if reason in told else f". Why: {reason}"
+                told.setdefault(reason, tid)
             lines.append(f"- `{tid}` ({r['role']}): published {_fmt(r['published'])}, simulated "
                          f"{_fmt(r['sim_mean'])}: {why}")
         lines.append("")

@@ -112,6 +112,29 @@ def test_report_says_which_rows_the_replications_cannot_decide(tmp_path, monkeyp
     assert "R = 3 cannot tell" in next(line for line in md.splitlines() if line.startswith("- `p3_idc_fe`"))
 
 
+def test_rows_not_met_carry_their_known_reason_once(tmp_path, monkeypatch):
+    """A missed row with a known reason gives it; a later row with the same reason points back to the
+    first; a row without one gives none."""
+    from calibration import report
+    from calibration.params import load_parameters
+
+    monkeypatch.setattr(fit, "_task", fake_task([]))
+    t = _targets(a=2.0, b=0.0)  # both rows far from what theta = (0.9, 0.1) gives
+    ev = _objective(tmp_path, targets=t, log=False).evaluate({FREE[0]: 0.9, FREE[1]: 0.1})
+    assert not ev.table["within"].any()
+
+    def missed(reasons):
+        monkeypatch.setattr(report, "KNOWN_CONFLICTS", reasons)
+        md = report.make_report(ev.table, tmp_path / "rep", params=load_parameters().table, seeds=(1, 2, 3),
+                                targets=t).read_text()
+        return {i: next(ln for ln in md.splitlines() if ln.startswith(f"- `{i}`")) for i in IDS}
+
+    one = missed({IDS[0]: "the seed says so", IDS[1]: "the seed says so"})
+    assert one[IDS[0]].endswith("Why: the seed says so") and one[IDS[1]].endswith(f"Same reason as `{IDS[0]}`")
+    none = missed({})
+    assert not any("Why:" in v or "Same reason" in v for v in none.values())
+
+
 def test_logged_evaluation_is_not_repeated(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(fit, "_task", fake_task(calls))
