@@ -74,10 +74,11 @@ TABLE8_REASON = ("seed 000's table 8 regresses eq. 20's growth components on the
 KNOWN_CONFLICTS.update({f"p1_het_{c}_{n}": TABLE8_REASON for n in ("qty", "qual") for c in ("tc", "te", "ts")})
 
 
-TABLE1_DFQUAL = {"n": 450, "mean": 4.4514, "sd": 1.7106, "min": 0.2745, "max": 6.2978}  # seed 000 table 1
+# Seed 000 table 1: the range of DF_qual (its N and mean are row p1_desc_dfqual_mean of targets.csv).
+TABLE1_DFQUAL_RANGE = {"min": 0.2745, "max": 6.2978}
 
 
-def dfqual_table1_floor(panel: pd.DataFrame, table1_min: float = TABLE1_DFQUAL["min"]) -> dict[str, float]:
+def dfqual_table1_floor(panel: pd.DataFrame, table1_min: float = TABLE1_DFQUAL_RANGE["min"]) -> dict[str, float]:
     """Eq. 23-25's DF_qual on seed 000's sample with the user unit at which its smallest row equals ``table1_min``.
 
     The index falls in every row as the unit of the user counts grows, so this largest unit keeping

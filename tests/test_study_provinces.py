@@ -208,13 +208,15 @@ def test_default_panel_shape(default_run):
 def test_no_user_unit_gives_table_1s_dfqual_mean_with_its_rows_and_minimum(default_run):
     """The identification note's reason for p1_desc_dfqual_mean: eq. 23-25 fall with the users' unit,
     so the unit that puts the smallest row at table 1's minimum bounds the mean from below."""
-    from calibration.identification import TABLE1_DFQUAL, dfqual_table1_floor
+    from calibration.identification import TABLE1_DFQUAL_RANGE, dfqual_table1_floor
+    from calibration.targets import load_targets
     from sim.measurement import df_quality
 
+    row = load_targets().loc["p1_desc_dfqual_mean"]
     panel = default_run.studies["provinces"].panel()
     floor = dfqual_table1_floor(panel)
-    assert floor["n"] == TABLE1_DFQUAL["n"] and abs(floor["min"] - TABLE1_DFQUAL["min"]) < 1e-9
-    assert floor["mean"] > 1.1 * TABLE1_DFQUAL["mean"] and floor["max"] > TABLE1_DFQUAL["max"]
+    assert floor["n"] == row["n"] and abs(floor["min"] - TABLE1_DFQUAL_RANGE["min"]) < 1e-9
+    assert floor["mean"] > 1.1 * row["value"] and floor["max"] > TABLE1_DFQUAL_RANGE["max"]
     s = study_sample(panel)
     g = np.where(s["year"] >= CAL.lte_start, s["users_4g"], s["users_3g"])
     assert np.allclose(df_quality(g, s["users_5g"], s["year"]), s["DF_qual"], rtol=0, atol=1e-12)
@@ -223,7 +225,7 @@ def test_no_user_unit_gives_table_1s_dfqual_mean_with_its_rows_and_minimum(defau
         assert np.isfinite(d).all() and d.mean() >= floor["mean"] - 1e-12
     larger = 1.01 * floor["unit_users"] / 1e4
     d = df_quality(g / larger, s["users_5g"] / larger, s["year"])
-    assert not (d >= TABLE1_DFQUAL["min"]).all()
+    assert not (d >= TABLE1_DFQUAL_RANGE["min"]).all()
 
 
 def test_default_indices_follow_their_definitions(default_run):
