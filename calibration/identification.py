@@ -86,11 +86,11 @@ def dfqual_table1_floor(panel: pd.DataFrame, table1_min: float = TABLE1_DFQUAL_R
     with table 1's N and minimum. ``panel`` is a province panel (users in 10k); returns the unit in
     users and the index's n, mean, sd, min and max there."""
     from sim.measurement import df_quality
-    from sim.studies.provinces import study_sample
+    from sim.studies.provinces import broadband_users, study_sample
 
     s = study_sample(panel)
     lte = int(s.loc[s["users_4g"] > 0, "year"].min())
-    g = np.where(s["year"] >= lte, s["users_4g"], s["users_3g"])
+    g = broadband_users(s["year"], s["users_3g"], s["users_4g"], lte)
     base = df_quality(g, s["users_5g"].to_numpy(), s["year"].to_numpy())
     unit = g[np.nanargmin(base)] / np.exp(np.exp(table1_min) / 55.0)
     d = pd.Series(df_quality(g / unit, s["users_5g"].to_numpy() / unit, s["year"].to_numpy()))

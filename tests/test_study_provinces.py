@@ -16,7 +16,7 @@ from scipy.stats import chi2
 from analysis.nvar import NVAR
 from calibration.params import DEFAULT_PATH, load_parameters
 from recovery import assert_within
-from sim.studies.provinces import INDICATORS, EconomyDiverged, ProvinceMechanism, simulate_synthetic, study_sample
+from sim.studies.provinces import INDICATORS, EconomyDiverged, broadband_users, ProvinceMechanism, simulate_synthetic, study_sample
 
 CAL = load_parameters().province_economy
 CTRL = ["Z0", "Z1", "Z2", "Z3", "Z4", "Z5s"]
@@ -218,7 +218,7 @@ def test_no_user_unit_gives_table_1s_dfqual_mean_with_its_rows_and_minimum(defau
     assert floor["n"] == row["n"] and abs(floor["min"] - TABLE1_DFQUAL_RANGE["min"]) < 1e-9
     assert floor["mean"] > 1.1 * row["value"] and floor["max"] > TABLE1_DFQUAL_RANGE["max"]
     s = study_sample(panel)
-    g = np.where(s["year"] >= CAL.lte_start, s["users_4g"], s["users_3g"])
+    g = broadband_users(s["year"], s["users_3g"], s["users_4g"], CAL.lte_start)
     assert np.allclose(df_quality(g, s["users_5g"], s["year"]), s["DF_qual"], rtol=0, atol=1e-12)
     for unit in np.geomspace(1.0, floor["unit_users"] / 1e4, 12):
         d = df_quality(g / unit, s["users_5g"] / unit, s["year"])

@@ -355,8 +355,7 @@ class ProvinceEconomy(StudyModule):
         nq = self.W @ dfq
 
         mobile, u3, u4, u5, chi = self._users(y, pop)
-        broadband = u4 if y >= p.lte_start else u3
-        dfqual = np.asarray(df_quality(broadband, u5, np.full(n, y)), float)
+        dfqual = np.asarray(df_quality(broadband_users(y, u3, u4, p.lte_start), u5, np.full(n, y)), float)
         dfc = np.where(np.isfinite(dfqual), dfqual, p.qual_pre)
         nc = self.W @ dfc
         Z = self._controls(y)
@@ -492,6 +491,11 @@ def simulate_synthetic(p, n_units: int, n_years: int, rng: np.random.Generator, 
         rows.append(rec)
     df = pd.concat([pd.DataFrame(r) for r in rows[burn:]], ignore_index=True)
     return df.sort_values(["unit", "year"]).reset_index(drop=True), W
+
+
+def broadband_users(year, users_3g, users_4g, lte_start: int):
+    """Mobile broadband users G of eq. 24 (10k): the 4G users from ``lte_start`` on, the 3G users before 4G exists."""
+    return np.where(np.asarray(year) >= lte_start, users_4g, users_3g)
 
 
 def study_sample(panel: pd.DataFrame, start: int = STUDY_WINDOW[0], end: int = STUDY_WINDOW[1]) -> pd.DataFrame:
