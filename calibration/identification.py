@@ -55,9 +55,13 @@ KNOWN_CONFLICTS = {
                           "the row the fit gives up (-1.1 SE): the quality spillover truth serves both tables",
     "p1_nvar_qty_pop": "held out: spillovers travel on the geographic W in the model; the population-distance "
                        "estimate is what that spillover projects onto another W, and no parameter is fitted to it",
-    "p4_index_gdp": "moved by where compute demand sits (demand.gdp_elasticity 1.15 -> 1.31 meets it), which moves "
-                    "every province's capacity, DF_qty and so the seed 000 and city blocks; a joint fit of demand, "
-                    "provinces and cities is what it needs (the province truths alone do not move it)",
+    "p4_index_gdp": "moved by where compute demand sits, which moves every province's capacity, DF_qty and the "
+                    "city block with it: demand.gdp_elasticity 1.15 -> 1.31 meets it (R = 64: -1.19 -> -0.74 SE) but "
+                    "pushes p2_pivot_2021 to +2.2 and p2_fe_computing to -3.4; the city elasticities refitted there "
+                    "bring the pivot back and leave p2_fe_computing at -2.2, p2_thr_high at +1.6 and "
+                    "p1_nvar_qty_beta1 at +1.0 (34 of 40 fitted rows against 35, distance 33.9 against 30.1), and "
+                    "a joint least squares of demand and the four city elasticities stays at the committed point "
+                    "(sixteenth session)",
     "p2_thr_low": "the low regime and the pooled FE row pull the low-regime truth apart: -0.38 meets this row "
                   "but pulls p2_fe_computing to 0.022, and no middle-regime value restores it (global and R = 16 "
                   "city fits, ninth session, stop with both missed)",
