@@ -32,8 +32,11 @@ import json
 import math
 import os
 import re
+import signal
+import threading
 import time
 import tomllib
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -44,6 +47,7 @@ import pandas as pd
 from calibration import moments as mom
 from calibration.params import DEFAULT_PATH
 from calibration.targets import load_targets
+from sim.outputs import ignore_interrupt, quiet_cancelled_tasks
 
 DEFAULT_TOLERANCE = 0.10
 MISSING_PENALTY = 1.0e4
@@ -187,7 +191,7 @@ class ReplicationPool:
         if self.backend == "processes":
             from concurrent.futures import ProcessPoolExecutor
 
-            self._pools = [ProcessPoolExecutor(max_workers=1) for _ in range(self.workers)]
+            self._pools = [ProcessPoolExecutor(max_workers=1, initializer=ignore_interrupt) for _ in range(self.workers)]
         elif self.backend == "dask":
             from distributed import Client, LocalCluster
 
@@ -197,6 +201,7 @@ class ReplicationPool:
                 self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                              dashboard_address=None)
                 self._client = Client(self._cluster)
+                self._client.run(ignore_interrupt)  # our own workers only: a scheduler's are not ours to change
         return self
 
     def __exit__(self, *exc) -> None:
@@ -217,7 +222,57 @@ class ReplicationPool:
         addrs = sorted(self._client.scheduler_info()["workers"])
         futs = [self._client.submit(fn, *a, workers=[addrs[j % len(addrs)]], pure=False)
                 for j, a in enumerate(argsets)]
-        return self._client.gather(futs)
+        try:
+            return self._client.gather(futs)
+        except KeyboardInterrupt:
+            quiet_cancelled_tasks(self._client if self._cluster is not None else None)
+            raise
+
+
+class _HoldInterrupts:
+    """Ctrl-C while optuna writes its study (between trials, in its SQLite storage) is held until the next
+    trial starts or optuna returns, so that an interrupt never cuts a storage write (optuna 4-5 then fails
+    with an error of its own); during a trial's simulation it stops the fit at once."""
+
+    def __init__(self):
+        self.holding = self.pending = False
+        self._old = None
+
+    def __enter__(self) -> "_HoldInterrupts":
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.holding:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def held(self):
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def released(self):
+        self.holding = False
+        try:
+            if self.pending:
+                raise KeyboardInterrupt
+            yield
+        finally:
+            self.holding = True
 
 
 # ------------------------------------------------------------------------------------ objective
@@ -505,7 +560,7 @@ def calibrate(objective: Objective, budget: int = 40, refine: int | None = None,
             best[:] = [ev]
         return ev.distance
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial's error reaches the caller; no second report
     storage = None
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
@@ -516,26 +571,31 @@ def calibrate(objective: Objective, budget: int = 40, refine: int | None = None,
         smp = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(4, min(10, budget // 3)))
     else:
         raise CalibrationError(f"--sampler {sampler}: allowed tpe, cmaes")
-    study = optuna.create_study(study_name="calibration", storage=storage, sampler=smp, direction="minimize",
-                                load_if_exists=True)
-    from optuna.trial import TrialState
+    guard = _HoldInterrupts()
+    with guard, guard.held():
+        study = optuna.create_study(study_name="calibration", storage=storage, sampler=smp, direction="minimize",
+                                    load_if_exists=True)
+        from optuna.trial import TrialState
 
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study.tell(t.number, state=TrialState.FAIL)  # interrupted: its point is asked again below
-        study.enqueue_trial(t.params)
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            study.tell(t.number, state=TrialState.FAIL)  # interrupted: its point is asked again below
+            study.enqueue_trial(t.params)
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     for t in done:  # finished trials: their evaluations are in the log (no simulation)
         record(objective.evaluate({p.name: t.params[p.name] for p in free}, "optuna"))
-    if not done:
-        study.enqueue_trial({p.name: p.start for p in free})
+    with guard, guard.held():
+        if not done:
+            study.enqueue_trial({p.name: p.start for p in free})
 
     def trial_fn(trial) -> float:
-        vals = {p.name: trial.suggest_float(p.name, p.lower, p.upper) for p in free}
-        return record(objective.evaluate(vals, "optuna"))
+        with guard.released():
+            vals = {p.name: trial.suggest_float(p.name, p.lower, p.upper) for p in free}
+            return record(objective.evaluate(vals, "optuna"))
 
     todo = budget - len(done)
     if todo > 0:
-        study.optimize(trial_fn, n_trials=todo, show_progress_bar=progress)
+        with guard, guard.held():
+            study.optimize(trial_fn, n_trials=todo, show_progress_bar=progress)
 
     if refine > 0 and best and free:
         x0 = np.array([p.to_unit(best[0].values[p.name]) for p in free])

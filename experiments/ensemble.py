@@ -36,10 +36,12 @@ from sim.outputs import (
     clean_stale_temporaries,
     config_dict,
     foreign_entries,
+    ignore_interrupt,
     install_sigterm_handler,
     package_version,
     parameters_hash,
     parse_formats,
+    quiet_cancelled_tasks,
     read_run_info,
     temp_sibling,
     writable_location,
@@ -276,8 +278,10 @@ def _watch_parent(parent: int, interval: float = 0.5) -> None:
 
 
 def _worker_init(parent: int) -> None:
-    """In each pool worker: SIGTERM -> ``Terminated`` (temporaries removed), and exit when the parent dies."""
+    """In each pool worker: SIGTERM -> ``Terminated`` (temporaries removed), Ctrl-C left to the parent, and
+    exit when the parent dies."""
     install_sigterm_handler()
+    ignore_interrupt()
     try:
         import ctypes
 
@@ -296,15 +300,21 @@ def _run_processes(config, seeds, args, workers, progress) -> None:
         for f in _progress(as_completed(futures), len(futures), progress):
             f.result()
     except BaseException:
-        procs = list(getattr(pool, "_processes", {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-        for p in procs:
-            p.join(timeout=15)
+        stop_pool(pool)
         raise
     pool.shutdown(wait=True)
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel the pool's queued tasks and terminate its workers: after Ctrl-C or an error, nobody waits
+    for replications still running."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(timeout=15)
 
 
 # ----- Dask ------------------------------------------------------------------------------------------------
@@ -315,11 +325,15 @@ def _run_dask(config, seeds, args, workers, client, progress) -> None:
     if client is None:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
+        client.run(ignore_interrupt)
     try:
         n = len(seeds)
         futures = client.map(run_replication, [config] * n, seeds, *[[a] * n for a in args], pure=False)
         for f in _progress(dask_completed(futures), len(futures), progress):
             f.result()
+    except KeyboardInterrupt:
+        quiet_cancelled_tasks(client if cluster is not None else None)
+        raise
     finally:
         client.close()
         if cluster is not None:

@@ -30,6 +30,7 @@ from scipy import stats
 
 from analysis.designs import DEFAULT_DESIGN, DESIGNS, ESTIMATORS, get_design
 from analysis.designs.base import Design, Spec
+from sim.outputs import ignore_interrupt, quiet_cancelled_tasks
 
 LEVEL = 0.95
 BACKENDS = ("serial", "processes", "dask")
@@ -184,9 +185,17 @@ def _run_all(design, estimators, sizes, seed, reps, backend, workers, scheduler,
         it = (replicate(*a) for a in args)
         return list(_progress(it, reps, progress))
     if backend == "processes":
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        from experiments.ensemble import stop_pool
+
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=ignore_interrupt)
+        try:
             it = pool.map(replicate, *zip(*args), chunksize=max(1, reps // (8 * workers)))
-            return list(_progress(it, reps, progress))
+            out = list(_progress(it, reps, progress))
+        except BaseException:
+            stop_pool(pool)
+            raise
+        pool.shutdown(wait=True)
+        return out
     from distributed import Client, LocalCluster
 
     cluster = None
@@ -195,9 +204,13 @@ def _run_all(design, estimators, sizes, seed, reps, backend, workers, scheduler,
     else:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
+        client.run(ignore_interrupt)
     try:
         futures = client.map(replicate, *zip(*args), pure=False)
         return client.gather(futures)
+    except KeyboardInterrupt:
+        quiet_cancelled_tasks(client if cluster is not None else None)
+        raise
     finally:
         client.close()
         if cluster is not None:

@@ -457,6 +457,30 @@ def _raise_terminated(signum, frame):
     raise Terminated(f"signal {signum}")
 
 
+def ignore_interrupt() -> None:
+    """In a worker process: leave Ctrl-C (SIGINT, sent to the whole process group) to the parent, which
+    stops the run and says so in one line; the worker is shut down or terminated by its pool."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:
+        pass
+
+
+def _quiet_distributed() -> None:
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # gathers cut short: "Task exception was never retrieved"
+
+
+def quiet_cancelled_tasks(own_client=None) -> None:
+    """After Ctrl-C: Dask's warnings about the tasks it cancels on the way down are not news to the user;
+    silenced here and, given the client of a cluster this process started, on its workers."""
+    _quiet_distributed()
+    if own_client is not None:
+        own_client.run(_quiet_distributed)
+
+
 def install_sigterm_handler() -> None:
     """Turn SIGTERM into a :class:`Terminated` exception in the main thread (so temporaries are removed)."""
     try:
