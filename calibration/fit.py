@@ -47,7 +47,7 @@ import pandas as pd
 from calibration import moments as mom
 from calibration.params import DEFAULT_PATH
 from calibration.targets import load_targets
-from sim.outputs import ignore_interrupt, quiet_cancelled_tasks
+from sim.outputs import ignore_interrupt, local_dask_client, quiet_cancelled_tasks, stop_pool
 
 DEFAULT_TOLERANCE = 0.10
 MISSING_PENALTY = 1.0e4
@@ -191,17 +191,15 @@ class ReplicationPool:
         if self.backend == "processes":
             from concurrent.futures import ProcessPoolExecutor
 
-            self._pools = [ProcessPoolExecutor(max_workers=1, initializer=ignore_interrupt) for _ in range(self.workers)]
+            self._pools = [ProcessPoolExecutor(max_workers=1, initializer=ignore_interrupt)
+                           for _ in range(self.workers)]
         elif self.backend == "dask":
-            from distributed import Client, LocalCluster
+            from distributed import Client
 
             if self.scheduler:
-                self._client = Client(self.scheduler)
+                self._client = Client(self.scheduler)  # a scheduler's workers are not ours to change
             else:
-                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=None)
-                self._client = Client(self._cluster)
-                self._client.run(ignore_interrupt)  # our own workers only: a scheduler's are not ours to change
+                self._client, self._cluster = local_dask_client(self.workers)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -218,7 +216,12 @@ class ReplicationPool:
             return [fn(*a) for a in argsets]
         if self.backend == "processes":
             futs = [self._pools[j % len(self._pools)].submit(fn, *a) for j, a in enumerate(argsets)]
-            return [f.result() for f in futs]
+            try:
+                return [f.result() for f in futs]
+            except KeyboardInterrupt:
+                for p in self._pools:
+                    stop_pool(p)
+                raise
         addrs = sorted(self._client.scheduler_info()["workers"])
         futs = [self._client.submit(fn, *a, workers=[addrs[j % len(addrs)]], pure=False)
                 for j, a in enumerate(argsets)]
@@ -232,26 +235,29 @@ class ReplicationPool:
 class _HoldInterrupts:
     """Ctrl-C while optuna writes its study (between trials, in its SQLite storage) is held until the next
     trial starts or optuna returns, so that an interrupt never cuts a storage write (optuna 4-5 then fails
-    with an error of its own); during a trial's simulation it stops the fit at once."""
+    with an error of its own); during a trial's simulation, or at a second Ctrl-C, it stops the fit at once."""
 
     def __init__(self):
-        self.holding = self.pending = False
-        self._old = None
+        self.holding = self.pending = self._installed = False
 
     def __enter__(self) -> "_HoldInterrupts":
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._on_sigint)
+        # only over Python's own Ctrl-C handler: an ignored SIGINT (a job started with &) or a caller's
+        # handler is left as it is
+        self._installed = (threading.current_thread() is threading.main_thread()
+                           and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        if self._installed:
+            signal.signal(signal.SIGINT, self._on_sigint)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-            self._old = None
+        if self._installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self._installed = False
 
     def _on_sigint(self, signum, frame) -> None:
-        if self.holding:
+        if self.holding and not self.pending:
             self.pending = True
-        else:
+        else:  # outside optuna's writes, or a second Ctrl-C while one hangs
             raise KeyboardInterrupt
 
     @contextmanager
@@ -560,7 +566,9 @@ def calibrate(objective: Objective, budget: int = 40, refine: int | None = None,
             best[:] = [ev]
         return ev.distance
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial's error reaches the caller; no second report
+    # A trial's error reaches the caller (optuna re-raises it) and distances are never NaN (MISSING_PENALTY),
+    # so optuna's own warnings would only repeat it, or an interrupt, a second time.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = None
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
@@ -588,8 +596,8 @@ def calibrate(objective: Objective, budget: int = 40, refine: int | None = None,
             study.enqueue_trial({p.name: p.start for p in free})
 
     def trial_fn(trial) -> float:
+        vals = {p.name: trial.suggest_float(p.name, p.lower, p.upper) for p in free}  # held: a storage write
         with guard.released():
-            vals = {p.name: trial.suggest_float(p.name, p.lower, p.upper) for p in free}
             return record(objective.evaluate(vals, "optuna"))
 
     todo = budget - len(done)

@@ -38,11 +38,13 @@ from sim.outputs import (
     foreign_entries,
     ignore_interrupt,
     install_sigterm_handler,
+    local_dask_client,
     package_version,
     parameters_hash,
     parse_formats,
     quiet_cancelled_tasks,
     read_run_info,
+    stop_pool,
     temp_sibling,
     writable_location,
     write_table,
@@ -305,27 +307,13 @@ def _run_processes(config, seeds, args, workers, progress) -> None:
     pool.shutdown(wait=True)
 
 
-def stop_pool(pool: ProcessPoolExecutor) -> None:
-    """Cancel the pool's queued tasks and terminate its workers: after Ctrl-C or an error, nobody waits
-    for replications still running."""
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
-        if p.is_alive():
-            p.terminate()
-    for p in procs:
-        p.join(timeout=15)
-
-
 # ----- Dask ------------------------------------------------------------------------------------------------
 def _run_dask(config, seeds, args, workers, client, progress) -> None:
-    from distributed import Client, LocalCluster, as_completed as dask_completed
+    from distributed import as_completed as dask_completed
 
     cluster = None
     if client is None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster)
-        client.run(ignore_interrupt)
+        client, cluster = local_dask_client(workers)
     try:
         n = len(seeds)
         futures = client.map(run_replication, [config] * n, seeds, *[[a] * n for a in args], pure=False)

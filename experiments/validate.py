@@ -30,7 +30,7 @@ from scipy import stats
 
 from analysis.designs import DEFAULT_DESIGN, DESIGNS, ESTIMATORS, get_design
 from analysis.designs.base import Design, Spec
-from sim.outputs import ignore_interrupt, quiet_cancelled_tasks
+from sim.outputs import ignore_interrupt, local_dask_client, quiet_cancelled_tasks, stop_pool
 
 LEVEL = 0.95
 BACKENDS = ("serial", "processes", "dask")
@@ -185,8 +185,6 @@ def _run_all(design, estimators, sizes, seed, reps, backend, workers, scheduler,
         it = (replicate(*a) for a in args)
         return list(_progress(it, reps, progress))
     if backend == "processes":
-        from experiments.ensemble import stop_pool
-
         pool = ProcessPoolExecutor(max_workers=workers, initializer=ignore_interrupt)
         try:
             it = pool.map(replicate, *zip(*args), chunksize=max(1, reps // (8 * workers)))
@@ -196,15 +194,13 @@ def _run_all(design, estimators, sizes, seed, reps, backend, workers, scheduler,
             raise
         pool.shutdown(wait=True)
         return out
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     cluster = None
     if scheduler:
         client = Client(scheduler)
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster)
-        client.run(ignore_interrupt)
+        client, cluster = local_dask_client(workers)
     try:
         futures = client.map(replicate, *zip(*args), pure=False)
         return client.gather(futures)

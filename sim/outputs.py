@@ -478,7 +478,37 @@ def quiet_cancelled_tasks(own_client=None) -> None:
     silenced here and, given the client of a cluster this process started, on its workers."""
     _quiet_distributed()
     if own_client is not None:
-        own_client.run(_quiet_distributed)
+        try:
+            own_client.run(_quiet_distributed)
+        except Exception:  # a cluster already going down: the one line about the interrupt still comes
+            pass
+
+
+def local_dask_client(workers: int):
+    """A Dask LocalCluster of ``workers`` single-threaded processes, its Client, workers that leave Ctrl-C
+    to this process (:func:`ignore_interrupt`); returns (client, cluster)."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        client = Client(cluster)
+        client.run(ignore_interrupt)
+    except BaseException:
+        cluster.close()
+        raise
+    return client, cluster
+
+
+def stop_pool(pool) -> None:
+    """Cancel a ProcessPoolExecutor's queued tasks and terminate its workers: after Ctrl-C or an error,
+    nobody waits for replications still running."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(timeout=15)
 
 
 def install_sigterm_handler() -> None:

@@ -25,13 +25,20 @@ def _ctrl_c(args: list[str], ready, timeout: float = 180.0) -> tuple[int, list[s
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
     reader.start()
-    t0 = time.monotonic()
-    while not ready("".join(err)) and proc.poll() is None and time.monotonic() - t0 < timeout:
-        time.sleep(0.2)
-    assert proc.poll() is None, "the run ended before it could be interrupted"
-    os.killpg(proc.pid, signal.SIGINT)
-    rc = proc.wait(timeout=timeout)
-    reader.join(timeout=10)
+    try:
+        t0 = time.monotonic()
+        while not ready("".join(err)) and proc.poll() is None and time.monotonic() - t0 < timeout:
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        os.killpg(proc.pid, signal.SIGINT)
+        rc = proc.wait(timeout=timeout)
+        reader.join(timeout=30)
+        assert not reader.is_alive(), "a worker outlived the run (it still holds stderr)"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     lines = [ln for ln in "".join(err).replace("\r", "\n").splitlines() if ln.strip() and "%|" not in ln]
     return rc, lines
 
@@ -61,9 +68,47 @@ def test_ctrl_c_stops_an_ensemble_or_a_monte_carlo_with_one_line(tmp_path, backe
     args = (["ensemble", "--seeds", "1-40"] if command == "ensemble"
             else ["validate", "--estimator", "sfa", "--reps", "20000"])
     started = time.monotonic()
-    # once a replication is done (a seed's directory; validate shows no progress on Dask): not during start-up
+    # after start-up (the ensemble: once a seed's directory exists; validate's progress comes in chunks)
     ready = ((lambda _: len(list(out.glob("seed=*"))) >= 1) if command == "ensemble"
              else (lambda _: time.monotonic() - started > 10.0))
     rc, lines = _ctrl_c([*args, "--backend", backend, "--workers", "2", "--out", str(out)], ready)
     assert rc == 130
     assert lines == ["suanli: interrupted; temporary files removed"], lines
+
+
+def test_a_held_interrupt_comes_after_optunas_write_and_the_handler_is_restored():
+    from calibration.fit import _HoldInterrupts
+
+    guard = _HoldInterrupts()
+    with pytest.raises(KeyboardInterrupt):
+        with guard, guard.held():
+            signal.raise_signal(signal.SIGINT)
+            reached = True  # held: the write it stands for finishes
+    assert reached and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    guard = _HoldInterrupts()
+    with pytest.raises(KeyboardInterrupt):
+        with guard, guard.held(), guard.released():
+            signal.raise_signal(signal.SIGINT)
+            pytest.fail("an interrupt during a trial's simulation must stop it at once")
+
+    guard = _HoldInterrupts()
+    with pytest.raises(KeyboardInterrupt):
+        with guard, guard.held():
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+            pytest.fail("a second Ctrl-C while a write hangs must stop it at once")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_ignored_interrupt_stays_ignored_under_the_guard():
+    from calibration.fit import _HoldInterrupts
+
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        guard = _HoldInterrupts()
+        with guard, guard.held(), guard.released():
+            signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, old)

@@ -16,7 +16,8 @@ from scipy.stats import chi2
 from analysis.nvar import NVAR
 from calibration.params import DEFAULT_PATH, load_parameters
 from recovery import assert_within
-from sim.studies.provinces import INDICATORS, EconomyDiverged, broadband_users, ProvinceMechanism, simulate_synthetic, study_sample
+from sim.studies.provinces import (INDICATORS, EconomyDiverged, ProvinceMechanism, broadband_users, simulate_synthetic,
+                                   study_sample)
 
 CAL = load_parameters().province_economy
 CTRL = ["Z0", "Z1", "Z2", "Z3", "Z4", "Z5s"]
