@@ -485,11 +485,14 @@ def quiet_cancelled_tasks(own_client=None) -> None:
 
 
 def local_dask_client(workers: int):
-    """A Dask LocalCluster of ``workers`` single-threaded processes, its Client, workers that leave Ctrl-C
-    to this process (:func:`ignore_interrupt`); returns (client, cluster)."""
+    """A Dask LocalCluster of ``workers`` single-threaded processes without a dashboard, its Client, and
+    workers that leave Ctrl-C to this process (:func:`ignore_interrupt`); returns (client, cluster)."""
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    # no dashboard, and the scheduler's HTTP server (always started) on a free port: two runs at once
+    # would otherwise both want 8787 and warn
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           scheduler_kwargs={"dashboard_address": ":0"})
     try:
         client = Client(cluster)
         client.run(ignore_interrupt)
