@@ -271,6 +271,12 @@ class _HoldInterrupts:
             raise KeyboardInterrupt
 
     @contextmanager
+    def hold(self):
+        """The guard installed and optuna's writes held, for one block."""
+        with self, self.held():
+            yield
+
+    @contextmanager
     def released(self):
         self.holding = False
         try:
@@ -580,7 +586,7 @@ def calibrate(objective: Objective, budget: int = 40, refine: int | None = None,
     else:
         raise CalibrationError(f"--sampler {sampler}: allowed tpe, cmaes")
     guard = _HoldInterrupts()
-    with guard, guard.held():
+    with guard.hold():
         study = optuna.create_study(study_name="calibration", storage=storage, sampler=smp, direction="minimize",
                                     load_if_exists=True)
         from optuna.trial import TrialState
@@ -591,7 +597,7 @@ def calibrate(objective: Objective, budget: int = 40, refine: int | None = None,
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     for t in done:  # finished trials: their evaluations are in the log (no simulation)
         record(objective.evaluate({p.name: t.params[p.name] for p in free}, "optuna"))
-    with guard, guard.held():
+    with guard.hold():
         if not done:
             study.enqueue_trial({p.name: p.start for p in free})
 
@@ -602,7 +608,7 @@ def calibrate(objective: Objective, budget: int = 40, refine: int | None = None,
 
     todo = budget - len(done)
     if todo > 0:
-        with guard, guard.held():
+        with guard.hold():
             study.optimize(trial_fn, n_trials=todo, show_progress_bar=progress)
 
     if refine > 0 and best and free:
